@@ -1,0 +1,41 @@
+# wasurenai: `make demo` runs the whole workflow on the embedded default; `make test` runs
+# the tests. Both create .venv from requirements.lock first if it is missing or stale.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-lock
+SNAKEMAKE := $(BIN)/snakemake
+
+export PATH := $(abspath $(BIN)):$(PATH)
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: demo test bench dry-run lint clean
+
+$(STAMP): requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	cp requirements.lock $@
+
+demo: $(STAMP)
+	$(SNAKEMAKE) --profile profiles/local
+	@echo
+	@echo "Tables: results/tables/table1.md results/tables/table2.md"
+	@cat results/tables/table1.md results/tables/table2.md
+
+dry-run: $(STAMP)
+	$(SNAKEMAKE) --profile profiles/local -n
+
+lint: $(STAMP)
+	$(SNAKEMAKE) --lint
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/corpus.py
+	$(BIN)/python bench/eval.py
+
+clean:
+	rm -rf results .snakemake

@@ -1,0 +1,37 @@
+# wasurenai: continual pretraining on parallel text, then merging to undo forgetting.
+# This file is the table of contents; the rules live in workflow/rules/, the code they run
+# in scripts/ (thin entry points) and scripts/wasurenai/ (the tested library).
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+# The embedded default, unless presets are given with --configfile (they replace it;
+# an overlay such as configs/smoke.yaml is given after it: --configfile config.yaml configs/smoke.yaml).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
+
+
+
+include: "workflow/rules/common.smk"
+wildcard_constraints:
+    base="|".join(map(re.escape, BASES)) if BASES else "(?!)",
+    direction="|".join(map(re.escape, DIRECTIONS)),
+    merge="|".join(map(re.escape, MERGES)) if MERGES else "(?!)",
+    tokenizer=r"[A-Za-z0-9._-]+",
+    dataset=r"[A-Za-z0-9._-]+",
+
+
+include: "workflow/rules/demo.smk"
+include: "workflow/rules/corpus.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/merge.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

@@ -1,0 +1,94 @@
+"""llm-jp-eval's preprocessed dataset format and its prompt template.
+
+A dataset directory holds one JSON per dataset and split:
+``{dataset_dir}/{split}/{name}.json`` with the fields ``instruction``, ``output_length``,
+``metrics``, ``few_shots`` and ``samples`` (a list of ``{input, output}``). Few-shot examples
+are taken from the head of the ``train`` split, as llm-jp-eval does.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .common import WorkflowError
+
+PREAMBLE = (
+    "以下は、タスクを説明する指示と、文脈のある入力の組み合わせです。"
+    "要求を適切に満たす応答を書きなさい。"
+)
+
+
+@dataclass(frozen=True)
+class Sample:
+    input: str
+    output: str
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    instruction: str
+    output_length: int
+    metrics: list[str]
+    samples: list[Sample]
+    path: str
+
+
+def _require(cond: bool, path: Path, field: str, what: str) -> None:
+    if not cond:
+        raise WorkflowError(f"{path}: not llm-jp-eval JSON: field '{field}' {what}")
+
+
+def load_dataset(path: str | Path) -> Dataset:
+    """Read and validate one llm-jp-eval dataset JSON; errors name the file and field."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise WorkflowError(f"{path}: not llm-jp-eval JSON: {err}") from err
+    _require(isinstance(data, dict), path, "<top level>", "must be an object")
+    _require(isinstance(data.get("instruction"), str), path, "instruction", "must be a string")
+    _require(
+        isinstance(data.get("output_length"), int) and data["output_length"] > 0,
+        path, "output_length", "must be a positive integer",
+    )
+    metrics = data.get("metrics")
+    _require(
+        isinstance(metrics, list) and metrics and all(isinstance(m, str) for m in metrics),
+        path, "metrics", "must be a non-empty list of metric names",
+    )
+    samples = data.get("samples")
+    _require(isinstance(samples, list), path, "samples", "must be a list")
+    parsed = []
+    for i, s in enumerate(samples):
+        ok = isinstance(s, dict) and isinstance(s.get("input"), str) and isinstance(s.get("output"), str)
+        _require(ok, path, f"samples[{i}]", "must be an object with string 'input' and 'output'")
+        parsed.append(Sample(s["input"], s["output"]))
+    return Dataset(
+        name=path.stem,
+        instruction=data["instruction"],
+        output_length=data["output_length"],
+        metrics=list(metrics),
+        samples=parsed,
+        path=str(path),
+    )
+
+
+def dataset_path(dataset_dir: str | Path, split: str, name: str) -> Path:
+    return Path(dataset_dir) / split / f"{name}.json"
+
+
+def few_shots(dataset_dir: str | Path, name: str, n: int) -> list[Sample]:
+    """The first ``n`` samples of the dataset's train split."""
+    if n <= 0:
+        return []
+    return load_dataset(dataset_path(dataset_dir, "train", name)).samples[:n]
+
+
+def build_prompt(instruction: str, shots: list[Sample], input_text: str) -> str:
+    """llm-jp-eval's evaluation prompt, byte for byte (no system-prompt customisation)."""
+    text = f"{PREAMBLE}\n\n### 指示:\n{instruction}"
+    for shot in shots:
+        text += f"\n\n### 入力:\n{shot.input}\n\n### 応答:\n{shot.output}"
+    return text + f"\n\n### 入力:\n{input_text}\n\n### 応答:\n"

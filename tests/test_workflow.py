@@ -1,0 +1,68 @@
+"""The DAG as Snakemake sees it: job counts, config validation, lint."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import yaml
+
+from conftest import REPO, job_counts, snakemake
+
+
+def dry_run(workdir: Path, *configfiles: Path, check: bool = True):
+    args = ["-n", "--cores", "1"]
+    if configfiles:
+        args += ["--configfile", *map(str, configfiles)]
+    return snakemake(workdir, *args, check=check)
+
+
+def test_default_dag_has_every_job(workdir):
+    counts = job_counts(dry_run(workdir, REPO / "config.yaml").stdout)
+    assert counts["continual_pretrain"] == 4
+    assert counts["merge"] == 8
+    assert counts["evaluate"] == 14  # 2 bases x {base, ja-en, en-ja, 4 merges}
+    assert counts["prepare_corpus"] == 2
+    assert counts["build_demo_base"] == 2
+    assert counts["aggregate"] == 1
+
+
+def test_snakefile_loads_the_default_without_configfile(workdir):
+    (workdir / "config.yaml").write_text((REPO / "config.yaml").read_text())
+    counts = job_counts(snakemake(workdir, "-n", "--cores", "1").stdout)
+    assert counts["evaluate"] == 14
+
+
+def _write_config(workdir: Path, mutate) -> Path:
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    mutate(cfg)
+    path = workdir / "bad.yaml"
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True))
+    return path
+
+
+def test_unknown_config_key_fails_naming_it(workdir):
+    bad = _write_config(workdir, lambda c: c["cpt"].update(learning_rate=1e-3))
+    proc = dry_run(workdir, bad, check=False)
+    assert proc.returncode != 0
+    assert "learning_rate" in proc.stderr + proc.stdout
+
+
+def test_mistyped_config_value_fails_naming_it(workdir):
+    bad = _write_config(workdir, lambda c: c["corpus"].update(pairs_per_direction="many"))
+    proc = dry_run(workdir, bad, check=False)
+    assert proc.returncode != 0
+    out = proc.stderr + proc.stdout
+    assert "pairs_per_direction" in out and "many" in out
+
+
+def test_merge_weight_for_unknown_role_fails_naming_the_merge(workdir):
+    bad = _write_config(workdir, lambda c: c["merges"]["linear"]["weights"].update(fr_en=0.1))
+    proc = dry_run(workdir, bad, check=False)
+    assert proc.returncode != 0
+    assert "merges.linear.weights.fr_en" in proc.stderr + proc.stdout
+
+
+def test_lint_is_clean():
+    proc = snakemake(REPO, "--lint", check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Congratulations" in proc.stdout + proc.stderr

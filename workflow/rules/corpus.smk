@@ -1,0 +1,34 @@
+# Parallel corpus -> cleaned, sampled, prompt-formatted text per direction -> packed tokens.
+
+
+rule prepare_corpus:
+    input:
+        corpus=config["corpus"]["path"],
+    output:
+        text=f"{R}/corpus/{{direction}}.jsonl",
+        report=f"{R}/corpus/{{direction}}.report.json",
+    params:
+        cfg=config["corpus"],
+    log:
+        f"{R}/logs/prepare_corpus/{{direction}}.log",
+    conda:
+        "../../envs/core.yaml"
+    script:
+        "../../scripts/prepare_corpus.py"
+
+
+rule tokenize:
+    input:
+        text=f"{R}/corpus/{{dataset}}.jsonl",
+        tokenizer=lambda w: tokenizer_dir(w.tokenizer),
+    output:
+        bin=f"{R}/tokens/{{tokenizer}}/{{dataset}}.bin",
+        meta=f"{R}/tokens/{{tokenizer}}/{{dataset}}.json",
+    params:
+        window=config["tokenize"]["window"],
+    log:
+        f"{R}/logs/tokenize/{{tokenizer}}/{{dataset}}.log",
+    conda:
+        "../../envs/core.yaml"
+    script:
+        "../../scripts/tokenize_corpus.py"

@@ -1,0 +1,78 @@
+# The embedded default's own inputs: synthetic data and the two tiny base models.
+# None of these rules runs for a config whose corpus, datasets and bases are real paths.
+
+SYNTH = f"{R}/data/synthetic"
+
+
+rule synthesize_data:
+    output:
+        corpus=f"{SYNTH}/jparacrawl.tsv",
+        monolingual=f"{SYNTH}/monolingual.jsonl",
+        datasets=directory(f"{SYNTH}/llm_jp_eval"),
+    params:
+        cfg=config["synthetic"],
+    log:
+        f"{R}/logs/synthesize_data.log",
+    conda:
+        "../../envs/core.yaml"
+    script:
+        "../../scripts/synthesize_data.py"
+
+
+rule demo_tokenizer:
+    input:
+        monolingual=rules.synthesize_data.output.monolingual,
+        corpus=rules.synthesize_data.output.corpus,
+        datasets=rules.synthesize_data.output.datasets,
+    output:
+        directory(f"{R}/models/demo/tokenizer"),
+    params:
+        vocab_size=config["demo"]["tokenizer"]["vocab_size"],
+    log:
+        f"{R}/logs/demo_tokenizer.log",
+    conda:
+        "../../envs/core.yaml"
+    script:
+        "../../scripts/train_tokenizer.py"
+
+
+rule demo_texts:
+    input:
+        monolingual=rules.synthesize_data.output.monolingual,
+        datasets=rules.synthesize_data.output.datasets,
+    output:
+        pretrain=f"{R}/corpus/demo-pretrain.jsonl",
+        instruct=f"{R}/corpus/demo-instruct.jsonl",
+    params:
+        dataset_names=[d for names in config["evaluation"]["categories"].values() for d in names],
+        num_few_shots=config["evaluation"]["num_few_shots"],
+        seed=config["synthetic"]["seed"],
+    log:
+        f"{R}/logs/demo_texts.log",
+    conda:
+        "../../envs/core.yaml"
+    script:
+        "../../scripts/demo_texts.py"
+
+
+rule build_demo_base:
+    input:
+        unpack(demo_base_inputs),
+    output:
+        directory(f"{R}/models/base/{{base}}"),
+    params:
+        hp=lambda w: train_hp(config["demo"][config["bases"][w.base]["demo"]]),
+        architecture=lambda w: (
+            config["demo"]["architecture"]
+            if config["bases"][w.base]["demo"] == "pretrain"
+            else None
+        ),
+    log:
+        f"{R}/logs/build_demo_base/{{base}}.log",
+    benchmark:
+        f"{R}/benchmarks/build_demo_base/{{base}}.tsv"
+    threads: 8
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../../scripts/train.py"

@@ -1,0 +1,24 @@
+# Evaluation: llm-jp-eval-style general tasks (AVG) and translation (MT, BLEU, BERTScore).
+
+
+rule evaluate:
+    input:
+        model=lambda w: model_dir(w.base, w.model),
+        datasets=config["evaluation"]["dataset_dir"],
+    output:
+        f"{R}/eval/{{base}}/{{model}}.json",
+    params:
+        cfg=config["evaluation"],
+    log:
+        f"{R}/logs/evaluate/{{base}}/{{model}}.log",
+    benchmark:
+        f"{R}/benchmarks/evaluate/{{base}}/{{model}}.tsv"
+    threads: 8
+    resources:
+        gpu=1,
+    wildcard_constraints:
+        model="|".join(map(re.escape, ["base", *DIRECTIONS, *MERGES])),
+    conda:
+        "../../envs/evaluate.yaml"
+    script:
+        "../../scripts/evaluate.py"

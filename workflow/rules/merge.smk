@@ -1,0 +1,19 @@
+# Merges with mergekit, per base model, over {base, ja-en, en-ja}.
+
+MERGE_ROLES = ["base", *DIRECTIONS]
+
+
+rule merge:
+    input:
+        models=lambda w: [model_dir(w.base, role) for role in MERGE_ROLES],
+    output:
+        directory(f"{R}/models/merged/{{base}}/{{merge}}"),
+    params:
+        roles=MERGE_ROLES,
+        spec=lambda w: config["merges"][w.merge],
+    log:
+        f"{R}/logs/merge/{{base}}/{{merge}}.log",
+    conda:
+        "../../envs/merge.yaml"
+    script:
+        "../../scripts/merge.py"
