@@ -1,0 +1,2 @@
+from wasurenai.corpus import main
+main(snakemake)  # noqa: F821

@@ -1,0 +1,2 @@
+from wasurenai.packing import main
+main(snakemake)  # noqa: F821
