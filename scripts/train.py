@@ -1,0 +1,2 @@
+from wasurenai.train import main
+main(snakemake)  # noqa: F821

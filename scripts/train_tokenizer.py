@@ -1,0 +1,2 @@
+from wasurenai.demo_models import main_tokenizer
+main_tokenizer(snakemake)  # noqa: F821
