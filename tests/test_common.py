@@ -87,3 +87,18 @@ def test_non_json_dataset_names_the_file(tmp_path):
     path.write_bytes(b"\xff\xfe not json")
     with pytest.raises(WorkflowError, match="junk.json"):
         load_dataset(path)
+
+
+def test_atomic_outputs_get_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    mask = os.umask(0o022)
+    try:
+        with atomic_dir(tmp_path / "d"):
+            pass
+        write_json(tmp_path / "f.json", {})
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755
+    assert stat.S_IMODE((tmp_path / "f.json").stat().st_mode) == 0o644
