@@ -1,0 +1,2 @@
+from wasurenai.synthetic import main
+main(snakemake)  # noqa: F821
