@@ -1,0 +1,2 @@
+from wasurenai.aggregate import main
+main(snakemake)  # noqa: F821

@@ -1,0 +1,2 @@
+from wasurenai.merge import main
+main(snakemake)  # noqa: F821
