@@ -1,7 +1,6 @@
 """The DAG as Snakemake sees it: job counts, config validation, lint."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import yaml

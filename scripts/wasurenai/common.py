@@ -97,6 +97,28 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.load(fh)
 
 
+def read_texts(path: str | os.PathLike) -> Iterator[str]:
+    """The ``text`` of every line of a text JSONL (``{"text": ...}``); errors name file:line."""
+    with open(path, encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                text = json.loads(line)["text"]
+            except (json.JSONDecodeError, KeyError, TypeError) as err:
+                raise WorkflowError(f"{path}:{line_no}: not a {{\"text\": ...}} JSON line ({err})")
+            if not isinstance(text, str):
+                raise WorkflowError(f"{path}:{line_no}: \"text\" is not a string")
+            yield text
+
+
+def write_texts(path: str | os.PathLike, texts) -> None:
+    """Write a text JSONL atomically, one ``{"text": ...}`` per line."""
+    with atomic_open(path) as fh:
+        for text in texts:
+            fh.write(json.dumps({"text": text}, ensure_ascii=False) + "\n")
+
+
 def get_logger(name: str, log_path: str | os.PathLike | None = None) -> logging.Logger:
     """A logger writing to stderr and, when given, to the rule's log file."""
     logger = logging.getLogger(name)

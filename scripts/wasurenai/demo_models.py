@@ -9,7 +9,6 @@
 """
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -17,7 +16,7 @@ from typing import Iterable, Iterator
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
-from wasurenai.common import WorkflowError, atomic_dir, atomic_open, first_log, get_logger
+from wasurenai.common import WorkflowError, atomic_dir, first_log, get_logger, read_texts, write_texts
 from wasurenai.llm_jp_eval import build_prompt, dataset_path, load_dataset
 
 SPECIAL_TOKENS = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"}
@@ -64,21 +63,6 @@ def tsv_texts(path: str | Path) -> Iterator[str]:
                 yield from (c for c in cols[3:5] if c.strip())
 
 
-def jsonl_texts(path: str | Path) -> Iterator[str]:
-    """The ``text`` of every line of a text JSONL; errors name the file and line."""
-    with open(path, encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                text = json.loads(line)["text"]
-            except (json.JSONDecodeError, KeyError, TypeError) as err:
-                raise WorkflowError(f"{path}:{line_no}: not a {{\"text\": ...}} line ({err})")
-            if not isinstance(text, str):
-                raise WorkflowError(f"{path}:{line_no}: \"text\" is not a string")
-            yield text
-
-
 def dataset_texts(datasets_dir: str | Path) -> Iterator[str]:
     """All text of the train split of an llm-jp-eval dir: each dataset's prompt frame
     (instruction, preamble, headers) and every sample's input and output."""
@@ -95,7 +79,7 @@ def dataset_texts(datasets_dir: str | Path) -> Iterator[str]:
 
 def tokenizer_texts(monolingual: str | Path, corpus_tsv: str | Path, datasets_dir: str | Path) -> Iterator[str]:
     """The demo tokenizer's training text: monolingual docs, the corpus, the train splits."""
-    yield from jsonl_texts(monolingual)
+    yield from read_texts(monolingual)
     yield from tsv_texts(corpus_tsv)
     yield from dataset_texts(datasets_dir)
 
@@ -132,7 +116,7 @@ def build_demo_texts(
     pretrain = the monolingual docs + one formatted copy of every train sample of the named
     datasets; instruct = ``instruct_copies`` formatted copies of the same samples."""
     rng = random.Random(seed)
-    pretrain = list(jsonl_texts(monolingual))
+    pretrain = list(read_texts(monolingual))
     instruct: list[str] = []
     for name in dataset_names:
         path = dataset_path(datasets_dir, "train", name)
@@ -145,18 +129,12 @@ def build_demo_texts(
     return pretrain, instruct
 
 
-def write_jsonl(path: str | Path, texts: Iterable[str]) -> None:
-    with atomic_open(path) as fh:
-        for text in texts:
-            fh.write(json.dumps({"text": text}, ensure_ascii=False) + "\n")
-
-
 def main_texts(smk) -> None:
     logger = get_logger("demo_texts", first_log(smk))
     pretrain, instruct = build_demo_texts(
         smk.input.monolingual, smk.input.datasets, list(smk.params.dataset_names),
         int(smk.params.num_few_shots), int(smk.params.seed),
     )
-    write_jsonl(smk.output.pretrain, pretrain)
-    write_jsonl(smk.output.instruct, instruct)
+    write_texts(smk.output.pretrain, pretrain)
+    write_texts(smk.output.instruct, instruct)
     logger.info("pretrain: %d documents, instruct: %d documents", len(pretrain), len(instruct))

@@ -7,7 +7,6 @@ dropped. Memory stays at one batch plus one window, whatever the corpus size.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Iterator
 
@@ -15,7 +14,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from wasurenai.common import (
-    WorkflowError, atomic_open, first_log, get_logger, read_json, write_json,
+    WorkflowError, atomic_open, first_log, get_logger, read_json, read_texts, write_json,
 )
 
 BATCH_SIZE = 1024  # documents per encode_batch call
@@ -57,22 +56,13 @@ def token_dtype(vocab_size: int) -> np.dtype:
 
 
 def iter_text_batches(path: str | Path, batch_size: int = BATCH_SIZE) -> Iterator[list[str]]:
-    """The "text" of each JSONL line, in lists of ``batch_size``; blank lines are skipped."""
+    """The texts of a text JSONL in lists of ``batch_size`` (streamed, never all in memory)."""
     batch: list[str] = []
-    with open(path, encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                text = json.loads(line)["text"]
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise WorkflowError(f"{path}:{line_no}: not a {{\"text\": ...}} JSON line ({exc})")
-            if not isinstance(text, str):
-                raise WorkflowError(f"{path}:{line_no}: \"text\" is not a string")
-            batch.append(text)
-            if len(batch) == batch_size:
-                yield batch
-                batch = []
+    for text in read_texts(path):
+        batch.append(text)
+        if len(batch) == batch_size:
+            yield batch
+            batch = []
     if batch:
         yield batch
 
