@@ -108,7 +108,7 @@ def test_tokenizer_entry_trains_on_all_three_inputs(inputs, tmp_path):
 
 
 def test_demo_texts_hold_docs_and_every_train_sample_as_prompt_plus_answer(inputs):
-    pretrain, instruct = build_demo_texts(inputs.mono, inputs.ds, ["qa", "mt"], 2, seed=0)
+    pretrain, instruct = build_demo_texts(inputs.mono, inputs.ds, ["qa", "mt"], ["qa", "mt"], 2, seed=0)
     assert set(inputs.docs) <= set(pretrain)
     formatted = [t for t in pretrain if t.startswith(PREAMBLE)]
     assert len(pretrain) == 3 + 10 and len(formatted) == 10
@@ -119,17 +119,19 @@ def test_demo_texts_hold_docs_and_every_train_sample_as_prompt_plus_answer(input
     shots = [t.count("### 入力:") - 1 for t in instruct]
     assert min(shots) >= 0 and max(shots) <= 2 and len(set(shots)) > 1  # varied few-shots
     assert not any("秘密のテスト入力" in t for t in pretrain + instruct)  # never the test split
-    assert (pretrain, instruct) == build_demo_texts(inputs.mono, inputs.ds, ["qa", "mt"], 2, seed=0)
-    assert instruct != build_demo_texts(inputs.mono, inputs.ds, ["qa", "mt"], 2, seed=1)[1]
+    assert (pretrain, instruct) == build_demo_texts(inputs.mono, inputs.ds, ["qa", "mt"], ["qa", "mt"], 2, seed=0)
+    assert instruct != build_demo_texts(inputs.mono, inputs.ds, ["qa", "mt"], ["qa", "mt"], 2, seed=1)[1]
+    general_only = build_demo_texts(inputs.mono, inputs.ds, ["qa", "mt"], ["qa"], 2, seed=0)[1]
+    assert len(general_only) == 3 * 6 and not any("翻訳してください。" in t for t in general_only)
     with pytest.raises(WorkflowError, match="nope.json"):
-        build_demo_texts(inputs.mono, inputs.ds, ["qa", "nope"], 2, seed=0)
+        build_demo_texts(inputs.mono, inputs.ds, ["qa", "nope"], [], 2, seed=0)
 
 
 def test_demo_texts_entry_writes_text_jsonl(inputs, tmp_path):
     out = SimpleNamespace(pretrain=str(tmp_path / "p.jsonl"), instruct=str(tmp_path / "i.jsonl"))
     smk = SimpleNamespace(
         input=SimpleNamespace(monolingual=str(inputs.mono), datasets=str(inputs.ds)), output=out,
-        params=SimpleNamespace(dataset_names=["qa"], num_few_shots=1, seed=0), log=[],
+        params=SimpleNamespace(pretrain_datasets=["qa"], instruct_datasets=["qa"], num_few_shots=1, seed=0), log=[],
     )
     main_texts(smk)
     pretrain = [json.loads(line)["text"] for line in open(out.pretrain, encoding="utf-8")]

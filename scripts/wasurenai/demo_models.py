@@ -108,22 +108,24 @@ def format_samples(dataset_file: str | Path, num_few_shots: int, copies: int, rn
 
 
 def build_demo_texts(
-    monolingual: str | Path, datasets_dir: str | Path, dataset_names: list[str],
-    num_few_shots: int, seed: int, instruct_copies: int = 3,
+    monolingual: str | Path, datasets_dir: str | Path, pretrain_datasets: list[str],
+    instruct_datasets: list[str], num_few_shots: int, seed: int, instruct_copies: int = 3,
 ) -> tuple[list[str], list[str]]:
     """(pretrain, instruct) documents, each list shuffled with ``seed``.
 
-    pretrain = the monolingual docs + one formatted copy of every train sample of the named
-    datasets; instruct = ``instruct_copies`` formatted copies of the same samples."""
+    pretrain = the monolingual docs + one formatted copy of every train sample of
+    ``pretrain_datasets``; instruct = ``instruct_copies`` formatted copies of the train
+    samples of ``instruct_datasets``."""
     rng = random.Random(seed)
     pretrain = list(read_texts(monolingual))
     instruct: list[str] = []
-    for name in dataset_names:
-        path = dataset_path(datasets_dir, "train", name)
-        if not path.is_file():
-            raise WorkflowError(f"{path}: not found (dataset {name!r} named in evaluation.categories)")
-        pretrain += format_samples(path, num_few_shots, 1, rng)
-        instruct += format_samples(path, num_few_shots, instruct_copies, rng)
+    for names, texts, copies in ((pretrain_datasets, pretrain, 1),
+                                 (instruct_datasets, instruct, instruct_copies)):
+        for name in names:
+            path = dataset_path(datasets_dir, "train", name)
+            if not path.is_file():
+                raise WorkflowError(f"{path}: not found (dataset {name!r} named in evaluation.categories)")
+            texts += format_samples(path, num_few_shots, copies, rng)
     rng.shuffle(pretrain)
     rng.shuffle(instruct)
     return pretrain, instruct
@@ -132,7 +134,8 @@ def build_demo_texts(
 def main_texts(smk) -> None:
     logger = get_logger("demo_texts", first_log(smk))
     pretrain, instruct = build_demo_texts(
-        smk.input.monolingual, smk.input.datasets, list(smk.params.dataset_names),
+        smk.input.monolingual, smk.input.datasets, list(smk.params.pretrain_datasets),
+        list(smk.params.instruct_datasets),
         int(smk.params.num_few_shots), int(smk.params.seed),
     )
     write_texts(smk.output.pretrain, pretrain)

@@ -21,6 +21,7 @@ R = config["results"]
 DIRECTIONS = config["directions"]
 BASES = list(config["bases"])
 MERGES = list(config["merges"])
+EVAL_DATASETS = [d for names in config["evaluation"]["categories"].values() for d in names]
 DEMO_BASES = [b for b, spec in config["bases"].items() if "demo" in spec]
 RESERVED_MODELS = {"base", *DIRECTIONS}
 

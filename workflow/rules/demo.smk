@@ -44,7 +44,11 @@ rule demo_texts:
         pretrain=f"{R}/corpus/demo-pretrain.jsonl",
         instruct=f"{R}/corpus/demo-instruct.jsonl",
     params:
-        dataset_names=[d for names in config["evaluation"]["categories"].values() for d in names],
+        # the base sees every task's train split; Instruct is tuned on the general tasks only
+        pretrain_datasets=EVAL_DATASETS,
+        instruct_datasets=[
+            d for d in EVAL_DATASETS if d not in config["evaluation"]["translation"].values()
+        ],
         num_few_shots=config["evaluation"]["num_few_shots"],
         seed=config["synthetic"]["seed"],
     log:
