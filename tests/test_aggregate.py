@@ -4,65 +4,127 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
-from wasurenai.aggregate import main
+import pytest
 
-BASES = {"b": "Base"}
-MERGES = {"lin": "Linear", "ties": "TIES"}
+from wasurenai.aggregate import fmt, main
+from wasurenai.common import WorkflowError
+
+BASES = {"tiny": "Base", "tiny-instruct": "Instruct"}
+MERGES = {"linear": "Linear", "ties": "TIES"}
+MODELS = ("base", "ja-en", "en-ja", "linear", "ties")
+TABLES = ("table1_md", "table1_csv", "table2_md", "table2_csv")
 
 
-def result(avg, mt, bleu_je=None, bert_je=None, bleu_ej=None, bert_ej=None):
+def result(avg, mt, je=(None, None, None), ej=(None, None, None)):
+    """An evaluation JSON as evaluation.py writes it (only the keys aggregate reads, plus some)."""
+    def trans(bleu, bert, comet):
+        return {"bleu": bleu, "bert_score": bert, "comet": comet, "comet_reason": "not requested"}
     return {
-        "AVG": avg, "MT": mt,
-        "translation": {
-            "ja-en": {"bleu": bleu_je, "bert_score": bert_je, "comet": None},
-            "en-ja": {"bleu": bleu_ej, "bert_score": bert_ej, "comet": None},
-        },
+        "base": "x", "model": "y", "AVG": avg, "MT": mt,
+        "categories": {"MT": mt}, "missing_categories": [],
+        "translation": {"ja-en": trans(*je), "en-ja": trans(*ej)},
     }
 
 
-def run(tmp_path, results):
+def smk_for(tmp_path, results):
     runs, evals = [], []
-    for model, res in results.items():
-        path = tmp_path / f"{model}.json"
-        path.write_text(json.dumps(res))
-        runs.append({"base": "b", "model": model})
+    for (base, model), res in results.items():
+        path = tmp_path / "eval" / base / f"{model}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(res, allow_nan=True))
+        runs.append({"base": base, "model": model})
         evals.append(str(path))
-    out = {name: str(tmp_path / f"{name.replace('_', '.')}")
-           for name in ("table1_md", "table1_csv", "table2_md", "table2_csv")}
-    smk = SimpleNamespace(
-        input=SimpleNamespace(evals=evals), output=SimpleNamespace(**out), log=[],
-        params=SimpleNamespace(runs=runs, bases=BASES, merges=MERGES,
-                               directions=["ja-en", "en-ja"], table1_merge="lin"),
+    return SimpleNamespace(
+        input=SimpleNamespace(evals=evals),
+        output=SimpleNamespace(**{t: str(tmp_path / "tables" / t.replace("_", ".")) for t in TABLES}),
+        params=SimpleNamespace(runs=runs, bases=BASES, merges=MERGES, directions=["ja-en", "en-ja"],
+                               table1_merge="linear"),
+        log=[str(tmp_path / "aggregate.log")],
     )
+
+
+def run(tmp_path, results):
+    smk = smk_for(tmp_path, results)
     main(smk)
-    return {name: (tmp_path / name.replace("_", ".")).read_text() for name in out}
+    return {t: (tmp_path / "tables" / t.replace("_", ".")).read_text() for t in TABLES}
+
+
+PAPER = {  # Table 1 and Table 2 of the paper (COMET left out for Instruct, TIES MT missing)
+    ("tiny", "base"): result(0.395, 0.824, (12.53, 0.938, 0.856), (10.1, 0.85, 0.892)),
+    ("tiny", "ja-en"): result(0.378, 0.816, (16.8, 0.951, 0.881), (10.3, 0.852, 0.892)),
+    ("tiny", "en-ja"): result(0.37, 0.783, (7.07, 0.838, 0.771), (11.0, 0.863, 0.897)),
+    ("tiny", "linear"): result(0.388, 0.83, (14.7, 0.941, 0.859), (10.3, 0.86, 0.9)),
+    ("tiny", "ties"): result(0.375, 0.819),
+    ("tiny-instruct", "base"): result(0.471, 0.838, (13.0, 0.942, None), (8.86, 0.851, None)),
+    ("tiny-instruct", "ja-en"): result(0.393, 0.753, (15.5, 0.948, None), (6.02, 0.787, None)),
+    ("tiny-instruct", "en-ja"): result(0.411, 0.798, (10.8, 0.899, None), (10.6, 0.862, None)),
+    ("tiny-instruct", "linear"): result(0.448, 0.841, (14.4, 0.945, None), (10.4, 0.857, None)),
+    ("tiny-instruct", "ties"): result(0.395, None),
+}
 
 
 def test_tables_in_the_paper_layout(tmp_path):
-    tables = run(tmp_path, {
-        "base": result(0.395, 0.824, 12.53, 0.938, 10.1, 0.85),
-        "ja-en": result(0.378, 0.816, 16.8, 0.951, 10.3, 0.852),
-        "en-ja": result(0.37, 0.783, 7.07, 0.838, 11.0, 0.863),
-        "lin": result(0.388, 0.83, 14.7, 0.941, 10.3, 0.86),
-        "ties": result(0.375, None),
-    })
+    tables = run(tmp_path, PAPER)
     assert tables["table1_csv"] == (
         "base,model,AVG,MT,ja-en BERTScore,ja-en BLEU,ja-en COMET,en-ja BERTScore,en-ja BLEU,en-ja COMET\n"
-        "Base,base,0.395,0.824,0.938,12.5,n/a,0.850,10.1,n/a\n"
-        "Base,ja-en,0.378,0.816,0.951,16.8,n/a,0.852,10.3,n/a\n"
-        "Base,en-ja,0.370,0.783,0.838,7.1,n/a,0.863,11.0,n/a\n"
-        "Base,merged (Linear),0.388,0.830,0.941,14.7,n/a,0.860,10.3,n/a\n"
+        "Base,base,0.395,0.824,0.938,12.5,0.856,0.850,10.1,0.892\n"
+        "Base,ja-en,0.378,0.816,0.951,16.8,0.881,0.852,10.3,0.892\n"
+        "Base,en-ja,0.370,0.783,0.838,7.07,0.771,0.863,11.0,0.897\n"
+        "Base,merged (Linear),0.388,0.830,0.941,14.7,0.859,0.860,10.3,0.900\n"
+        "Instruct,base,0.471,0.838,0.942,13.0,n/a,0.851,8.86,n/a\n"
+        "Instruct,ja-en,0.393,0.753,0.948,15.5,n/a,0.787,6.02,n/a\n"
+        "Instruct,en-ja,0.411,0.798,0.899,10.8,n/a,0.862,10.6,n/a\n"
+        "Instruct,merged (Linear),0.448,0.841,0.945,14.4,n/a,0.857,10.4,n/a\n"
     )
     assert tables["table2_csv"] == (
         "base,base model,Linear,TIES\n"
-        "Base,0.395 / 0.824,0.388 / 0.830,0.375 / n/a\n"
+        "Base,0.395 / 0.824,0.388 / 0.830,0.375 / 0.819\n"
+        "Instruct,0.471 / 0.838,0.448 / 0.841,0.395 / n/a\n"
     )
-    md = tables["table2_md"].splitlines()
-    assert [c.strip() for c in md[0].split("|")[1:-1]] == ["base", "base model", "Linear", "TIES"]
-    assert [c.strip() for c in md[2].split("|")[1:-1]] == ["Base", "0.395 / 0.824", "0.388 / 0.830", "0.375 / n/a"]
+    assert tables["table2_md"] == (
+        "| base     | base model    | Linear        | TIES          |\n"
+        "|----------|---------------|---------------|---------------|\n"
+        "| Base     | 0.395 / 0.824 | 0.388 / 0.830 | 0.375 / 0.819 |\n"
+        "| Instruct | 0.471 / 0.838 | 0.448 / 0.841 | 0.395 / n/a   |\n"
+    )
+    assert tables["table1_md"] == (
+        "| base     | model           | AVG   | MT    | ja-en BERTScore   | ja-en BLEU   | ja-en COMET   | en-ja BERTScore   | en-ja BLEU   | en-ja COMET   |\n"
+        "|----------|-----------------|-------|-------|-------------------|--------------|---------------|-------------------|--------------|---------------|\n"
+        "| Base     | base            | 0.395 | 0.824 | 0.938             | 12.5         | 0.856         | 0.850             | 10.1         | 0.892         |\n"
+        "| Base     | ja-en           | 0.378 | 0.816 | 0.951             | 16.8         | 0.881         | 0.852             | 10.3         | 0.892         |\n"
+        "| Base     | en-ja           | 0.370 | 0.783 | 0.838             | 7.07         | 0.771         | 0.863             | 11.0         | 0.897         |\n"
+        "| Base     | merged (Linear) | 0.388 | 0.830 | 0.941             | 14.7         | 0.859         | 0.860             | 10.3         | 0.900         |\n"
+        "| Instruct | base            | 0.471 | 0.838 | 0.942             | 13.0         | n/a           | 0.851             | 8.86         | n/a           |\n"
+        "| Instruct | ja-en           | 0.393 | 0.753 | 0.948             | 15.5         | n/a           | 0.787             | 6.02         | n/a           |\n"
+        "| Instruct | en-ja           | 0.411 | 0.798 | 0.899             | 10.8         | n/a           | 0.862             | 10.6         | n/a           |\n"
+        "| Instruct | merged (Linear) | 0.448 | 0.841 | 0.945             | 14.4         | n/a           | 0.857             | 10.4         | n/a           |\n"
+    )
 
 
 def test_missing_and_nan_scores_are_na_never_zero(tmp_path):
-    tables = run(tmp_path, {m: result(float("nan"), None) for m in ("base", "ja-en", "en-ja", "lin", "ties")})
+    empty = {"AVG": float("nan"), "MT": None, "translation": None}
+    tables = run(tmp_path, {(b, m): empty for b in BASES for m in MODELS})
     for line in tables["table1_csv"].splitlines()[1:]:
         assert line.split(",")[2:] == ["n/a"] * 8
+    assert tables["table2_csv"].splitlines()[1] == "Base,n/a / n/a,n/a / n/a,n/a / n/a"
+
+
+@pytest.mark.parametrize("value, kind, text", [
+    (0.0, "score", "0.000"), (1, "score", "1.000"), (0.12345, "score", "0.123"),
+    (12.53, "bleu", "12.5"), (7.07, "bleu", "7.07"), (100.0, "bleu", "100"), (0.4567, "bleu", "0.457"),
+    (0.0, "bleu", "0.0"), (None, "bleu", "n/a"), (float("inf"), "score", "n/a"), ("0.5", "score", "n/a"),
+])
+def test_fmt(value, kind, text):
+    assert fmt(value, kind) == text
+
+
+def test_a_missing_run_or_a_bad_file_fails_naming_it(tmp_path):
+    partial = {k: v for k, v in PAPER.items() if k != ("tiny-instruct", "ties")}
+    with pytest.raises(WorkflowError, match="model 'ties' for base 'tiny-instruct'"):
+        run(tmp_path / "a", partial)
+    smk = smk_for(tmp_path / "b", PAPER)
+    with open(smk.input.evals[3], "w") as fh:
+        fh.write("{not json")
+    with pytest.raises(WorkflowError, match="linear.json: not a readable evaluation JSON"):
+        main(smk)
+    assert not (tmp_path / "b" / "tables" / "table1.csv").exists()

@@ -1,78 +1,141 @@
 """Merging through mergekit: config building, validation, arithmetic, determinism."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 import yaml
 from safetensors.torch import load_file
 
-from helpers_eval import build_model
 from wasurenai.common import WorkflowError
-from wasurenai.merge import is_task_vector_method, merge, mergekit_config
+from wasurenai.merge import main, merge, mergekit_config
+
+ROLES = ["base", "ja-en", "en-ja"]
+
+
+def build_model(out_dir, seed: int):
+    """A tiny random LlamaForCausalLM (hidden 16, 2 layers) with a word-level tokenizer."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    vocab = {t: i for i, t in enumerate(["<s>", "</s>", "<pad>", "<unk>", "猫", "cat", "sat"])}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>",
+                            pad_token="<pad>", unk_token="<unk>").save_pretrained(out_dir)
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=len(vocab), hidden_size=16, intermediate_size=32,
+                         num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
+                         max_position_embeddings=64)
+    LlamaForCausalLM(config).save_pretrained(out_dir, safe_serialization=True)
+    return out_dir
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    """Three tiny Llama models with one tokenizer: base and two 'CPT' variants."""
     root = tmp_path_factory.mktemp("models")
-    return {role: build_model(root / role, hidden=16, seed=i)
-            for i, role in enumerate(["base", "ja-en", "en-ja"])}
+    return {role: build_model(root / role, seed=i) for i, role in enumerate(ROLES)}
+
+
+@pytest.fixture(scope="module")
+def weights(models):
+    return {role: load_file(str(path / "model.safetensors")) for role, path in models.items()}
 
 
 def tensors(path):
     return load_file(str(path / "model.safetensors"))
 
 
-def test_linear_merge_is_the_normalised_weighted_mean(models, tmp_path):
-    spec = {"method": "linear", "weights": {"base": 0.5, "ja-en": 0.25, "en-ja": 0.25}}
-    merge("linear", spec, models, tmp_path / "out")
+def test_linear_merge_is_the_normalised_weighted_mean(models, weights, tmp_path):
+    # mergekit's linear normalises by default: 2:1:1 is 0.5/0.25/0.25
+    spec = {"label": "Linear", "method": "linear", "weights": {"base": 2.0, "ja-en": 1.0, "en-ja": 1.0}}
+    smk = SimpleNamespace(
+        input=SimpleNamespace(models=[str(models[r]) for r in ROLES]), output=[str(tmp_path / "out")],
+        params=SimpleNamespace(roles=ROLES, spec=spec), wildcards=SimpleNamespace(merge="linear"),
+        log=[str(tmp_path / "merge.log")], threads=1,
+    )
+    main(smk)
     out = tensors(tmp_path / "out")
-    ins = {role: tensors(path) for role, path in models.items()}
-    for name, value in out.items():
-        expected = 0.5 * ins["base"][name] + 0.25 * ins["ja-en"][name] + 0.25 * ins["en-ja"][name]
+    assert out.keys() == weights["base"].keys()
+    for key, value in out.items():
+        expected = 0.5 * weights["base"][key] + 0.25 * weights["ja-en"][key] + 0.25 * weights["en-ja"][key]
+        torch.testing.assert_close(value, expected, rtol=1e-6, atol=1e-7)
+    text = (tmp_path / "out" / "mergekit_config.yml").read_text()
+    written = yaml.safe_load(text)
+    assert written["merge_method"] == "linear" and written["parameters"] == {"normalize": True}
+    assert [m["parameters"]["weight"] for m in written["models"]] == [2.0, 1.0, 1.0]
+    assert written["base_model"] == str(models["base"].resolve())
+    from mergekit.config import MergeConfiguration
+    MergeConfiguration.model_validate(written)  # the YAML is a valid mergekit config
+    for name in ("tokenizer.json", "tokenizer_config.json", "config.json"):
+        assert (tmp_path / "out" / name).is_file()
+    from transformers import AutoTokenizer, LlamaForCausalLM
+    LlamaForCausalLM.from_pretrained(tmp_path / "out")
+    assert AutoTokenizer.from_pretrained(tmp_path / "out").eos_token == "</s>"
+    assert "merge linear" in (tmp_path / "merge.log").read_text()
+
+
+def test_dare_linear_ignores_the_base_weight_and_does_not_normalise(models, weights, tmp_path):
+    # Table 4's DARE row: base 0.33, ja-en 0.33, en-ja 0.33, no density (mergekit: 1.0 = keep all)
+    spec = {"method": "dare_linear", "weights": {"base": 0.33, "ja-en": 0.33, "en-ja": 0.33}}
+    merge("dare", spec, models, tmp_path / "out")
+    out = tensors(tmp_path / "out")
+    for key, value in out.items():
+        base = weights["base"][key]
+        expected = base + 0.33 * (weights["ja-en"][key] - base) + 0.33 * (weights["en-ja"][key] - base)
         torch.testing.assert_close(value, expected, rtol=1e-5, atol=1e-6)
-    written = yaml.safe_load((tmp_path / "out" / "mergekit_config.yml").read_text())
-    assert written["merge_method"] == "linear" and len(written["models"]) == 3
-    assert (tmp_path / "out" / "tokenizer.json").is_file()
+    text = (tmp_path / "out" / "mergekit_config.yml").read_text()
+    assert "The weight listed for base_model (0.33) has no effect" in text
+    written = yaml.safe_load(text)
+    assert written["base_model"] == str(models["base"].resolve())
+    assert written["parameters"] == {"int8_mask": False, "normalize": False, "rescale": True, "lambda": 1.0}
 
 
-def test_task_vector_methods_take_the_base_as_base_model(models):
-    spec = {"method": "dare_linear", "weights": {"base": 0.33, "ja-en": 0.33, "en-ja": 0.33},
-            "density": 0.5}
-    config = mergekit_config("dare", spec, models)
-    assert config["base_model"] == str(models["base"].resolve())
-    assert [m["model"] for m in config["models"]] == [str(models[r].resolve()) for r in ("ja-en", "en-ja")]
-    assert all(m["parameters"]["density"] == 0.5 for m in config["models"])
-    assert is_task_vector_method("ties") and not is_task_vector_method("linear")
-
-
-def test_dare_with_a_seed_is_bit_identical(models, tmp_path):
+def test_dare_ties_with_a_seed_is_bit_identical_and_the_base_weight_changes_nothing(models, tmp_path):
     spec = {"method": "dare_ties", "weights": {"ja-en": 0.5, "en-ja": 0.5}, "density": 0.5, "seed": 3}
+    config = mergekit_config("t", spec, models)
+    assert [m["model"] for m in config["models"]] == [str(models[r].resolve()) for r in ("ja-en", "en-ja")]
+    assert all(m["parameters"] == {"weight": 0.5, "density": 0.5} for m in config["models"])
     merge("a", spec, models, tmp_path / "a")
     merge("b", spec, models, tmp_path / "b")
-    a, b = tensors(tmp_path / "a"), tensors(tmp_path / "b")
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    other = dict(spec, seed=4)
-    merge("c", other, models, tmp_path / "c")
-    c = tensors(tmp_path / "c")
+    merge("c", dict(spec, seed=4), models, tmp_path / "c")
+    merge("d", dict(spec, weights={"base": 0.9, **spec["weights"]}), models, tmp_path / "d")
+    a, b, c, d = (tensors(tmp_path / x) for x in "abcd")
+    assert all(torch.equal(a[k], b[k]) and torch.equal(a[k], d[k]) for k in a)
     assert any(not torch.equal(a[k], c[k]) for k in a)
+
+
+def test_ties_runs_and_keeps_the_base_where_no_task_vector_survives(models, weights, tmp_path):
+    spec = {"method": "ties", "weights": {"ja-en": 0.5, "en-ja": 0.5}, "density": 0.5}
+    merge("ties", spec, models, tmp_path / "out")
+    out = tensors(tmp_path / "out")
+    key = "model.layers.0.mlp.down_proj.weight"
+    changed = (out[key] != weights["base"][key]).float().mean().item()
+    assert 0.3 < changed < 0.9  # each task vector keeps its top 50%; their union is changed
+    assert yaml.safe_load((tmp_path / "out" / "mergekit_config.yml").read_text())["parameters"]["normalize"] is True
 
 
 @pytest.mark.parametrize(
     "spec, message",
     [
-        ({"method": "averaging", "weights": {"ja-en": 1.0}}, "merges.bad.method"),
-        ({"method": "linear", "weights": {"zh-en": 1.0}}, "merges.bad.weights.zh-en"),
-        ({"method": "ties", "weights": {"base": 1.0}, "density": 0.5}, "merges.bad.weights"),
+        ({"method": "averaging", "weights": {"ja-en": 1.0}}, "merges.bad.method: unknown mergekit method"),
+        ({"method": "slerp", "weights": {"ja-en": 1.0}}, "merges.bad.method: slerp takes no per-model weight"),
+        ({"method": "linear", "weights": {"zh-en": 1.0}}, "merges.bad.weights.zh-en: no model"),
+        ({"method": "linear", "weights": {"ja-en": "x"}}, "merges.bad.weights.ja-en: not a number"),
+        ({"method": "linear", "weights": {"ja-en": 1.0}, "density": 0.5}, "merges.bad.density: not a parameter"),
+        ({"method": "ties", "weights": {"base": 1.0}, "density": 0.5}, "merges.bad.weights: no model to merge"),
     ],
 )
 def test_bad_specs_name_the_merge(models, tmp_path, spec, message):
-    with pytest.raises(WorkflowError, match=message.replace(".", r"\.")):
+    with pytest.raises(WorkflowError, match=message):
         merge("bad", spec, models, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 
-def test_task_vector_method_without_base_fails(models):
+def test_task_vector_method_without_base_fails(models, tmp_path):
     no_base = {k: v for k, v in models.items() if k != "base"}
-    with pytest.raises(WorkflowError, match="needs the base model"):
+    with pytest.raises(WorkflowError, match="merges.t: method ties needs the 'base' model"):
         mergekit_config("t", {"method": "ties", "weights": {"ja-en": 1.0}, "density": 0.5}, no_base)
+    with pytest.raises(WorkflowError, match="merges.m: model for role 'base' is not an HF model dir"):
+        mergekit_config("m", {"method": "linear", "weights": {"base": 1.0}}, {"base": tmp_path})

@@ -2,25 +2,58 @@
 
 Table 1: per base, the base model, each CPT model and the Table-1 merge, with AVG and MT
 (llm-jp-eval) and per direction BERTScore, BLEU and COMET. Table 2: per base, AVG / MT of the
-base model and of every merge. A value that was not measured is "n/a", never 0.
+base model and of every merge. Scores in 0-1 get 3 decimals, BLEU (0-100) 3 significant
+digits as in the paper (12.5, 7.07). A value that was not measured is "n/a", never 0.
 """
 from __future__ import annotations
 
+import json
 import math
 
 import pandas as pd
 
-from .common import atomic_open, first_log, get_logger, read_json
+from .common import WorkflowError, atomic_open, first_log, get_logger, read_json
 
 NA = "n/a"
 METRIC_COLUMNS = (("BERTScore", "bert_score"), ("BLEU", "bleu"), ("COMET", "comet"))
 
 
 def fmt(value, kind: str = "score") -> str:
-    """Scores (0-1) with 3 decimals, BLEU (0-100) with 1; missing or non-finite -> n/a."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+    """A score (0-1) with 3 decimals, BLEU with 3 significant digits; None/NaN/inf -> n/a."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
         return NA
-    return f"{value:.1f}" if kind == "bleu" else f"{value:.3f}"
+    if not math.isfinite(value):
+        return NA
+    if kind != "bleu":
+        return f"{value:.3f}"
+    digits = 1 if value == 0 else min(3, max(0, 2 - math.floor(math.log10(abs(value)))))
+    return f"{value:.{digits}f}"
+
+
+def load_results(runs: list[dict], paths: list[str]) -> dict[tuple[str, str], dict]:
+    """{(base, model): evaluation JSON}; unreadable or malformed files fail naming the file."""
+    if len(runs) != len(paths):
+        raise WorkflowError(f"aggregate: {len(paths)} evaluation files for {len(runs)} runs")
+    results = {}
+    for run, path in zip(runs, paths):
+        try:
+            res = read_json(path)
+        except (OSError, json.JSONDecodeError) as err:
+            raise WorkflowError(f"{path}: not a readable evaluation JSON ({err})") from err
+        if not isinstance(res, dict):
+            raise WorkflowError(f"{path}: an evaluation JSON must be an object")
+        for key in ("AVG", "MT"):
+            value = res.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise WorkflowError(f"{path}: {key} is not a number or null: {value!r}")
+        results[(run["base"], run["model"])] = res
+    return results
+
+
+def _result(results: dict, base: str, model: str) -> dict:
+    if (base, model) not in results:
+        raise WorkflowError(f"aggregate: no evaluation of model {model!r} for base {base!r}")
+    return results[(base, model)]
 
 
 def model_label(model: str, merges: dict[str, str]) -> str:
@@ -28,14 +61,16 @@ def model_label(model: str, merges: dict[str, str]) -> str:
 
 
 def table1(results: dict, bases: dict, merges: dict, directions: list, table1_merge: str) -> pd.DataFrame:
+    """Rows per base: base, each direction's CPT model, the Table-1 merge."""
     rows = []
     for base, label in bases.items():
         for model in ["base", *directions, table1_merge]:
-            res = results[(base, model)]
+            res = _result(results, base, model)
             row = {"base": label, "model": model_label(model, merges),
                    "AVG": fmt(res.get("AVG")), "MT": fmt(res.get("MT"))}
+            translation = res.get("translation") or {}
             for direction in directions:
-                scores = res.get("translation", {}).get(direction, {})
+                scores = translation.get(direction) or {}
                 for column, key in METRIC_COLUMNS:
                     row[f"{direction} {column}"] = fmt(scores.get(key), kind=key)
             rows.append(row)
@@ -43,11 +78,12 @@ def table1(results: dict, bases: dict, merges: dict, directions: list, table1_me
 
 
 def table2(results: dict, bases: dict, merges: dict) -> pd.DataFrame:
+    """One row per base: "AVG / MT" of the base model and of every merge (by label)."""
     rows = []
     for base, label in bases.items():
         row = {"base": label}
         for model, column in [("base", "base model"), *merges.items()]:
-            res = results[(base, model)]
+            res = _result(results, base, model)
             row[column] = f"{fmt(res.get('AVG'))} / {fmt(res.get('MT'))}"
         rows.append(row)
     return pd.DataFrame(rows)
@@ -57,13 +93,12 @@ def write_table(df: pd.DataFrame, md_path, csv_path) -> None:
     with atomic_open(csv_path) as fh:
         df.to_csv(fh, index=False)
     with atomic_open(md_path) as fh:
-        fh.write(df.to_markdown(index=False, disable_numparse=True) + "\n")
+        fh.write(df.to_markdown(index=False, tablefmt="github", disable_numparse=True) + "\n")
 
 
 def main(smk) -> None:
     logger = get_logger("aggregate", first_log(smk))
-    results = {(run["base"], run["model"]): read_json(path)
-               for run, path in zip(smk.params.runs, smk.input.evals)}
+    results = load_results(list(smk.params.runs), [str(p) for p in smk.input.evals])
     bases, merges = dict(smk.params.bases), dict(smk.params.merges)
     t1 = table1(results, bases, merges, list(smk.params.directions), smk.params.table1_merge)
     t2 = table2(results, bases, merges)

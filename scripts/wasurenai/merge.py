@@ -1,14 +1,27 @@
 """Merge a base model with its CPT models through mergekit's Python API.
 
-A merge spec (one entry of config ``merges``) names a mergekit method and a weight per role
-(``base``, ``ja-en``, ``en-ja``). Task-vector methods (mergekit's generalized task arithmetic:
-task_arithmetic, ties, dare_*, breadcrumbs*, della*) take the ``base`` role as mergekit's
-``base_model`` and merge the other roles' task vectors; a weight given for ``base`` has no
-effect there (mergekit ignores the base model's own weight) and is recorded, not passed.
-Other methods (linear, ...) merge every weighted role directly.
+A merge spec (one entry of config ``merges``) names a mergekit method, a weight per role
+(``base``, ``ja-en``, ``en-ja``), and optionally ``density`` (or any other per-model
+parameter the method declares) and ``seed``. Everything is checked against mergekit's own
+method registry: the method must exist and take a per-model ``weight``; other spec keys
+must be per-model parameters of that method.
+
+- Task-vector methods (mergekit's GeneralizedTaskArithmeticMerge: task_arithmetic, ties,
+  dare_ties, dare_linear, breadcrumbs*, della*) need the ``base`` role: it becomes
+  mergekit's ``base_model`` and the other roles' task vectors (model - base) are merged.
+  A weight given for ``base`` (Table 4's DARE row: 0.33) is passed on as written, but
+  mergekit gives the base model no task vector, so it has no effect; the YAML says so.
+- Other methods (linear, nuslerp, multislerp) merge every weighted role directly. For
+  ``linear`` with a weighted base, the base is also ``base_model``: linear ignores it in
+  the arithmetic, but the output config.json and tokenizer then come from the base rather
+  than from whichever model mergekit lists first (it collects models in a set).
+- Method-level parameters (normalize, rescale, lambda, ...) keep mergekit's defaults and
+  are written out explicitly, so the YAML shows e.g. that linear normalises the weights
+  and dare_linear does not.
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -17,81 +30,174 @@ import yaml
 from .common import WorkflowError, atomic_dir, first_log, get_logger
 
 BASE_ROLE = "base"
+SPEC_KEYS = {"label", "method", "weights", "seed"}  # the rest must be per-model parameters
+DEFAULT_SEED = 0
 
 
-def _registry():
-    from mergekit.merge_methods.registry import REGISTERED_MERGE_METHODS
+def _offline() -> None:
+    """Merges read local directories only; make any accidental hub lookup fail fast."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
-    return REGISTERED_MERGE_METHODS
+
+def merge_method(name: str, method: str):
+    """mergekit's MergeMethod object for ``method``; unknown names fail naming the merge."""
+    _offline()
+    from mergekit.merge_methods import REGISTERED_MERGE_METHODS
+
+    if method not in REGISTERED_MERGE_METHODS:
+        raise WorkflowError(
+            f"merges.{name}.method: unknown mergekit method {method!r}; "
+            f"known: {', '.join(sorted(REGISTERED_MERGE_METHODS))}"
+        )
+    return REGISTERED_MERGE_METHODS[method]
 
 
-def is_task_vector_method(method: str) -> bool:
+def is_task_vector_method(method) -> bool:
+    """True for mergekit's generalized task arithmetic family (needs a base model)."""
     from mergekit.merge_methods.generalized_task_arithmetic import GeneralizedTaskArithmeticMerge
 
-    return isinstance(_registry()[method], GeneralizedTaskArithmeticMerge)
+    return isinstance(method, GeneralizedTaskArithmeticMerge)
+
+
+def _model_dir(name: str, role: str, path) -> str:
+    path = Path(path).resolve()
+    if not (path / "config.json").is_file():
+        raise WorkflowError(f"merges.{name}: model for role {role!r} is not an HF model dir: {path}")
+    if "@" in str(path) or "+" in str(path):  # mergekit reads these as revision / LoRA
+        raise WorkflowError(f"merges.{name}: model path for role {role!r} contains '@' or '+': {path}")
+    return str(path)
+
+
+def _dtype(model_dir: str) -> str:
+    """The dtype the model was saved in (config.json), used as the output dtype."""
+    config = json.loads((Path(model_dir) / "config.json").read_text())
+    dtype = config.get("dtype") or config.get("torch_dtype") or "float32"
+    return dtype if dtype in ("float32", "bfloat16", "float16") else "float32"
 
 
 def mergekit_config(name: str, spec: dict, models: dict[str, str | Path]) -> dict:
-    """The mergekit YAML (as a dict) for merge ``name``; ``models`` maps role -> model dir."""
-    method = spec["method"]
-    if method not in _registry():
+    """The mergekit configuration (a YAML-able dict) for merge ``name``.
+
+    ``models`` maps role -> HF model dir. Raises WorkflowError naming the merge for an
+    unknown method, a method without per-model weights, a spec key the method does not
+    take, a weight for a role without a model, or a task-vector method without a base.
+    """
+    method = merge_method(name, spec.get("method"))
+    model_params = {p.name for p in method.tensor_parameters()}
+    if "weight" not in model_params:
         raise WorkflowError(
-            f"merges.{name}.method: unknown mergekit method {method!r}; "
-            f"known: {', '.join(sorted(_registry()))}"
+            f"merges.{name}.method: {method.name()} takes no per-model weight "
+            f"(its parameters: {sorted(p.name for p in method.parameters())}); not supported here"
         )
-    weights = spec["weights"]
-    for role in weights:
+    extra = {k: v for k, v in spec.items() if k not in SPEC_KEYS}
+    for key in extra:
+        if key not in model_params - {"weight"}:
+            raise WorkflowError(
+                f"merges.{name}.{key}: not a parameter of mergekit's {method.name()} "
+                f"(per-model parameters: {sorted(model_params)})"
+            )
+    weights = spec.get("weights") or {}
+    if not weights:
+        raise WorkflowError(f"merges.{name}.weights: no weights given")
+    for role, weight in weights.items():
         if role not in models:
-            raise WorkflowError(f"merges.{name}.weights.{role}: no model for this role")
+            raise WorkflowError(
+                f"merges.{name}.weights.{role}: no model for this role (roles: {sorted(models)})"
+            )
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+            raise WorkflowError(f"merges.{name}.weights.{role}: not a number: {weight!r}")
+
     task_vectors = is_task_vector_method(method)
     if task_vectors and BASE_ROLE not in models:
-        raise WorkflowError(f"merges.{name}: method {method} needs the base model")
+        raise WorkflowError(f"merges.{name}: method {method.name()} needs the {BASE_ROLE!r} model")
+    if task_vectors and not set(weights) - {BASE_ROLE}:
+        raise WorkflowError(f"merges.{name}.weights: no model to merge besides the base")
+
+    paths = {role: _model_dir(name, role, models[role])
+             for role in models if role in weights or (task_vectors and role == BASE_ROLE)}
     entries = []
     for role, weight in weights.items():
-        if task_vectors and role == BASE_ROLE:
-            continue
         params = {"weight": float(weight)}
-        if "density" in spec:
-            params["density"] = float(spec["density"])
-        entries.append({"model": str(Path(models[role]).resolve()), "parameters": params})
-    if not entries:
-        raise WorkflowError(f"merges.{name}.weights: no model to merge besides the base")
-    config = {"merge_method": method, "models": entries, "dtype": "float32"}
-    if task_vectors:
-        config["base_model"] = str(Path(models[BASE_ROLE]).resolve())
+        if not (task_vectors and role == BASE_ROLE):
+            params.update({k: float(v) for k, v in extra.items()})
+        entries.append({"model": paths[role], "parameters": params})
+    config = {"merge_method": method.name()}
+    if task_vectors or (method.name() == "linear" and BASE_ROLE in weights):
+        config["base_model"] = paths[BASE_ROLE]
+    config["models"] = entries
+    config["parameters"] = {p.name: p.default_value for p in method.parameters() if not p.required}
+    config["dtype"] = "float32"  # the arithmetic; the output keeps the base's dtype
+    config["out_dtype"] = _dtype(paths.get(BASE_ROLE) or entries[0]["model"])
     return config
 
 
-def run_merge(config: dict, out_dir: str | Path, seed: int | None = None, threads: int = 1) -> None:
-    """Run mergekit on the CPU, offline; the output (with the YAML) appears atomically."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+def config_yaml(name: str, spec: dict, config: dict, models: dict[str, str | Path]) -> str:
+    """The YAML written beside the merged model: mergekit's config plus what it means."""
+    method = config["merge_method"]
+    lines = [
+        f"# mergekit configuration of merge {name!r} ({spec.get('label', name)}), run with",
+        f"# mergekit.merge.run_merge on the CPU, MergeOptions.random_seed={spec.get('seed', DEFAULT_SEED)}.",
+        "# roles: " + ", ".join(f"{role} = {Path(path).resolve()}" for role, path in models.items()),
+    ]
+    if "base_model" in config and method != "linear":
+        lines.append(f"# {method} is a task-vector method: base_model is the {BASE_ROLE!r} role and")
+        lines.append("# the other models are merged as task vectors (model - base_model).")
+        if BASE_ROLE in spec["weights"]:
+            lines.append(f"# The weight listed for base_model ({spec['weights'][BASE_ROLE]}) has no effect:"
+                         " mergekit gives base_model no task vector.")
+    elif "base_model" in config:
+        lines.append("# linear ignores base_model in the arithmetic; it is the source of config.json"
+                     " and the tokenizer.")
+    lines.append("# 'parameters' are mergekit's defaults for this method, written out.")
+    return "\n".join(lines) + "\n" + yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
+
+
+def run_merge(config: dict, out_dir: str | Path, seed: int = DEFAULT_SEED, threads: int = 1,
+              config_text: str | None = None) -> None:
+    """Run mergekit on the CPU, offline; the model dir (with the YAML) appears atomically.
+
+    mergekit seeds python, numpy and torch from ``seed`` before merging, so DARE's random
+    drops are the same on every run with the same seed.
+    """
+    _offline()
     import torch
     from mergekit.config import MergeConfiguration
     from mergekit.merge import MergeOptions
-    from mergekit.merge import run_merge as mergekit_run
+    from mergekit.merge import run_merge as mergekit_run_merge
 
-    torch.set_num_threads(max(1, threads))
+    torch.set_num_threads(max(1, int(threads)))
     merge_config = MergeConfiguration.model_validate(config)
     options = MergeOptions(
-        copy_tokenizer=True, random_seed=seed, lazy_unpickle=True, write_model_card=False,
-        quiet=True, safe_serialization=True,
+        device="cpu", random_seed=seed, copy_tokenizer=True, lazy_unpickle=False,
+        allow_crimes=False, trust_remote_code=False, write_model_card=False,
+        safe_serialization=True, quiet=True,
     )
     with atomic_dir(out_dir) as tmp:
-        mergekit_run(merge_config, str(tmp), options)
-        (tmp / "mergekit_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+        mergekit_run_merge(merge_config, str(tmp), options)
+        if not (tmp / "tokenizer_config.json").is_file():  # mergekit only logs a failed copy
+            raise WorkflowError(f"{out_dir}: mergekit did not copy a tokenizer from the inputs")
+        (tmp / "mergekit_config.yml").write_text(
+            config_text or yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
 
 
 def merge(name: str, spec: dict, models: dict[str, str | Path], out_dir: str | Path,
           threads: int = 1, logger=None) -> dict:
+    """Validate ``spec``, merge ``models`` (role -> dir) into ``out_dir``; return the config."""
     config = mergekit_config(name, spec, models)
+    text = config_yaml(name, spec, config, models)
     if logger:
-        logger.info("merge %s: %s", name, config)
-    run_merge(config, out_dir, seed=spec.get("seed"), threads=threads)
+        logger.info("merge %s:\n%s", name, text)
+    run_merge(config, out_dir, seed=spec.get("seed", DEFAULT_SEED), threads=threads,
+              config_text=text)
     return config
 
 
 def main(smk) -> None:
     logger = get_logger("merge", first_log(smk))
-    models = dict(zip(smk.params.roles, smk.input.models))
-    merge(smk.wildcards.merge, dict(smk.params.spec), models, smk.output[0],
-          threads=smk.threads, logger=logger)
+    roles, paths = list(smk.params.roles), list(smk.input.models)
+    if len(roles) != len(paths):
+        raise WorkflowError(f"merge: {len(paths)} input models for {len(roles)} roles {roles}")
+    spec = dict(smk.params.spec)
+    name = getattr(getattr(smk, "wildcards", None), "merge", None) or spec.get("label", "merge")
+    merge(name, spec, dict(zip(roles, paths)), smk.output[0], threads=smk.threads, logger=logger)
