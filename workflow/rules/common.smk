@@ -23,22 +23,23 @@ BASES = list(config["bases"])
 MERGES = list(config["merges"])
 EVAL_DATASETS = [d for names in config["evaluation"]["categories"].values() for d in names]
 DEMO_BASES = [b for b, spec in config["bases"].items() if "demo" in spec]
-RESERVED_MODELS = {"base", *DIRECTIONS}
+MERGE_ROLES = ["base", *DIRECTIONS]  # the models a merge combines; merges may not reuse these names
+MODELS = [*MERGE_ROLES, *MERGES]  # every model evaluated per base
 
 
 def _check_config():
     """Cross-key checks a JSON schema cannot express; errors name the key."""
     for name in MERGES:
-        if name in RESERVED_MODELS:
+        if name in MERGE_ROLES:
             raise ValueError(
                 f"config key merges.{name}: the name clashes with a model name "
-                f"({sorted(RESERVED_MODELS)}); rename the merge"
+                f"({sorted(MERGE_ROLES)}); rename the merge"
             )
         for role in config["merges"][name]["weights"]:
-            if role not in RESERVED_MODELS:
+            if role not in MERGE_ROLES:
                 raise ValueError(
                     f"config key merges.{name}.weights.{role}: unknown model role; "
-                    f"use one of {sorted(RESERVED_MODELS)}"
+                    f"use one of {sorted(MERGE_ROLES)}"
                 )
     for base, spec in config["bases"].items():
         if ("demo" in spec) == ("path" in spec):
@@ -85,12 +86,8 @@ def model_dir(base, model):
     return f"{R}/models/merged/{base}/{model}"
 
 
-def models_of(base):
-    return ["base", *DIRECTIONS, *MERGES]
-
-
 def eval_runs():
-    return [{"base": b, "model": m} for b in BASES for m in models_of(b)]
+    return [{"base": b, "model": m} for b in BASES for m in MODELS]
 
 
 def train_hp(section):

@@ -17,7 +17,7 @@ rule evaluate:
     resources:
         gpu=1,
     wildcard_constraints:
-        model="|".join(map(re.escape, ["base", *DIRECTIONS, *MERGES])),
+        model="|".join(map(re.escape, MODELS)),
     conda:
         "../../envs/evaluate.yaml"
     script:

@@ -1,8 +1,5 @@
 # Merges with mergekit, per base model, over {base, ja-en, en-ja}.
 
-MERGE_ROLES = ["base", *DIRECTIONS]
-
-
 rule merge:
     input:
         models=lambda w: [model_dir(w.base, role) for role in MERGE_ROLES],
