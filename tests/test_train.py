@@ -5,14 +5,20 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
+import signal
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
+from snakemake.io import Namedlist
 from transformers import AutoTokenizer, LlamaForCausalLM
 
+import wasurenai.train as T
 from wasurenai.common import WorkflowError
 from wasurenai.demo_models import train_tokenizer
 from wasurenai.packing import pack_tokens
@@ -50,13 +56,18 @@ def scratch(data):
     """One run from scratch through main(smk), shared by the tests that inspect it."""
     out = data.root / "scratch"
     log = data.root / "scratch.log"
-    smk = SimpleNamespace(
+    main(smk_job(data, out, log, HP))
+    return SimpleNamespace(out=out, log=log, metrics=log.with_suffix(".csv"))
+
+
+def smk_job(data, out, log, hp, **resources):
+    """The ``snakemake`` object a continual_pretrain-like job hands its script."""
+    return SimpleNamespace(
         input=SimpleNamespace(tokens=str(data.bin), meta=str(data.meta), tokenizer=str(data.tok)),
-        output=[str(out)], params=SimpleNamespace(hp=HP, architecture=ARCH), log=[str(log)],
-        threads=1,
+        output=[str(out)], params=SimpleNamespace(hp=hp, architecture=ARCH),
+        log=Namedlist(fromdict={"log": str(log), "metrics": str(log.with_suffix(".csv"))}),
+        threads=1, resources=SimpleNamespace(**resources),
     )
-    main(smk)
-    return SimpleNamespace(out=out, log=log)
 
 
 def read_log(out) -> list[dict]:
@@ -112,13 +123,16 @@ def test_training_writes_a_loadable_model_and_its_log(scratch, data):
     assert (out / "tokenizer.json").read_bytes() == (data.tok / "tokenizer.json").read_bytes()
 
     rows = read_log(out)
-    assert list(rows[0]) == ["step", "loss", "lr", "tokens_per_s"]
+    assert list(rows[0]) == ["step", "loss", "lr", "tokens_per_s", "mfu"]
+    assert all(r["mfu"] == "" for r in rows)  # a CPU has no known peak: no MFU
     assert [int(r["step"]) for r in rows] == [3, 6, 9, 12]
     assert [float(r["lr"]) for r in rows] == pytest.approx([lr_at(s - 1, HP, 12) for s in (3, 6, 9, 12)])
     losses = [float(r["loss"]) for r in rows]
     assert losses[-1] < losses[0] - 0.5, losses
     assert all(float(r["tokens_per_s"]) > 0 for r in rows)
     assert "step 12/12 loss" in scratch.log.read_text()
+    # the rule's metrics log, rewritten at every row while the run goes, ends equal
+    assert scratch.metrics.read_text() == (out / "train_log.csv").read_text()
 
     # the trained model fits the training text better than chance
     ids = torch.tensor(np.fromfile(data.bin, dtype="<u2")[:64].astype(np.int64)).view(2, 32)
@@ -181,39 +195,54 @@ def test_tokens_outside_the_vocabulary_are_rejected(data, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-KILL_AT = 10  # optimizer steps; checkpoints every 4 -> resumes after step 8
+KILL_AT = 10  # optimizer steps; checkpoints every 4
 
 
-def test_a_killed_run_resumes_from_its_last_checkpoint_and_ends_identical(data, tmp_path):
-    """SIGKILL midway (a real kill, in a child process), rerun: the final weights equal an
-    uninterrupted run's bit for bit (data order, optimizer, schedule and RNG all restored)."""
-    import os
-    import signal
-    import subprocess
-    import sys
+def child_env() -> dict:
+    """This interpreter's path, without this process's torch.distributed group."""
+    dist = ("MASTER_ADDR", "MASTER_PORT", "RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE")
+    env = {k: v for k, v in os.environ.items() if k not in dist}
+    env["PYTHONPATH"] = os.pathsep.join(sys.path)
+    return env
 
+
+def train_in_child(data, out, hp, prologue: str = "") -> subprocess.CompletedProcess:
+    """``train`` in a fresh Python process (``prologue`` runs first, with wasurenai.train as T)."""
+    code = (
+        "import os, signal, sys, json\n"
+        "import wasurenai.train as T\n" + prologue +
+        f"T.train({str(data.bin)!r}, {str(data.meta)!r}, {str(data.tok)!r}, {str(out)!r},"
+        f" json.loads({json.dumps(json.dumps(hp))}), architecture=json.loads({json.dumps(json.dumps(ARCH))}), threads=1)\n"
+    )
+    return subprocess.run([sys.executable, "-c", code], env=child_env(), capture_output=True,
+                          text=True, timeout=600)
+
+
+@pytest.mark.parametrize("sig, resumes_after", [(signal.SIGKILL, 8), (signal.SIGTERM, KILL_AT)])
+def test_a_killed_run_resumes_from_its_last_checkpoint_and_ends_identical(
+        data, tmp_path, sig, resumes_after):
+    """A real signal midway through step 10, in a child process, then a rerun: the final
+    weights equal an uninterrupted run's bit for bit (data order, optimizer, schedule and
+    RNG all restored). SIGKILL loses the steps since the last periodic checkpoint (8);
+    SIGTERM (SLURM's walltime warning) finishes step 10, checkpoints it and fails the job."""
     hp = dict(HP, checkpoint_every=4)  # dropout 0.1: the RNG state must be restored too
     ref = tmp_path / "ref"
     train(data.bin, data.meta, data.tok, ref, hp, architecture=ARCH, threads=1)
     out = tmp_path / "out"
-    child = (
-        "import os, signal, sys, json\n"
-        "import wasurenai.train as T\n"
+    proc = train_in_child(data, out, hp, (
         "orig = T.lr_at\n"
-        "def lr_at(step, hp, total):\n"
-        f"    if step == {KILL_AT}: os.kill(os.getpid(), signal.SIGKILL)\n"
+        "def lr_at(step, hp, total):\n"  # called as optimizer step KILL_AT ends
+        f"    if step == {KILL_AT}: os.kill(os.getpid(), {int(sig)})\n"
         "    return orig(step, hp, total)\n"
         "T.lr_at = lr_at\n"
-        f"T.train({str(data.bin)!r}, {str(data.meta)!r}, {str(data.tok)!r}, {str(out)!r},"
-        f" json.loads({json.dumps(json.dumps(hp))}), architecture=json.loads({json.dumps(json.dumps(ARCH))}), threads=1)\n"
-    )
-    dist = ("MASTER_ADDR", "MASTER_PORT", "RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE")
-    env = {k: v for k, v in os.environ.items() if k not in dist}  # this process's group
-    env["PYTHONPATH"] = os.pathsep.join(sys.path)
-    proc = subprocess.run([sys.executable, "-c", child], env=env, capture_output=True, text=True)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    ))
+    if sig == signal.SIGKILL:
+        assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    else:
+        assert proc.returncode == 1, proc.stderr[-2000:]
+        assert f"stopped by SIGTERM after step {KILL_AT}/12; checkpoint saved" in proc.stderr
     resume_dir = tmp_path / ".out.resume"
-    assert not out.exists() and (resume_dir / "latest").read_text().strip() == "step8"
+    assert not out.exists() and (resume_dir / "latest").read_text().strip() == f"step{resumes_after}"
     rows = train(data.bin, data.meta, data.tok, out, hp, architecture=ARCH, threads=1)
     assert [r["step"] for r in rows] == [3, 6, 9, 12]
     a, b = load_file(str(ref / "model.safetensors")), load_file(str(out / "model.safetensors"))
@@ -229,3 +258,102 @@ def test_a_checkpoint_of_other_hyperparameters_is_not_resumed(data, tmp_path):
     (resume_dir / "fingerprint.json").write_text('{"hp": {"lr": 1}}')
     rows = train(data.bin, data.meta, data.tok, tmp_path / "out", hp, architecture=ARCH, threads=1)
     assert rows[0]["step"] == 3 and not resume_dir.exists()
+
+
+def test_mfu_is_six_n_flops_per_token_over_the_peak(data, tmp_path):
+    hp = dict(HP, steps=6, peak_tflops=0.5)  # a device of 0.5 TFLOP/s
+    rows = train(data.bin, data.meta, data.tok, tmp_path / "out", hp, architecture=ARCH, threads=1)
+    n_params = sum(p.numel() for p in LlamaForCausalLM.from_pretrained(tmp_path / "out").parameters())
+    for row in rows:
+        assert row["mfu"] == pytest.approx(6 * n_params * row["tokens_per_s"] / 0.5e12)
+    assert float(read_log(tmp_path / "out")[0]["mfu"]) == pytest.approx(rows[0]["mfu"])
+
+
+def test_activation_checkpointing_recomputes_layers_and_trains_the_same(data, tmp_path, monkeypatch):
+    from transformers.models.llama import modeling_llama
+
+    calls = []
+    forward = modeling_llama.LlamaDecoderLayer.forward
+    monkeypatch.setattr(modeling_llama.LlamaDecoderLayer, "forward",
+                        lambda self, *a, **k: calls.append(1) or forward(self, *a, **k))
+    hp = dict(HP, steps=2, dropout=0.0)
+    weights = {}
+    for on in (False, True):
+        calls.clear()
+        out = tmp_path / f"ac{on}"
+        train(data.bin, data.meta, data.tok, out, dict(hp, activation_checkpointing=on),
+              architecture=ARCH, threads=1)
+        micro_batches = 2 * 2  # steps x accumulation
+        assert len(calls) == ARCH["num_hidden_layers"] * micro_batches * (2 if on else 1)
+        weights[on] = load_file(str(out / "model.safetensors"))
+    for k, v in weights[False].items():
+        torch.testing.assert_close(weights[True][k], v)
+
+
+def test_out_of_memory_names_the_config_key_to_change(data, tmp_path):
+    """A real allocator failure: the child caps its address space once DeepSpeed is set up,
+    and the first micro-batch's logits (4096 x 32 x 300 floats, 157 MB) do not fit."""
+    hp = dict(HP, steps=1, global_batch_size=4096, micro_batch_size=4096, warmup_steps=0)
+    proc = train_in_child(data, tmp_path / "out", hp, (
+        "import resource\n"
+        "orig = T.window_order\n"
+        "def window_order(*a):\n"
+        "    vm = next(int(l.split()[1]) * 1024 for l in open('/proc/self/status') if l.startswith('VmSize'))\n"
+        "    resource.setrlimit(resource.RLIMIT_AS, (vm + 64 * 2**20, resource.RLIM_INFINITY))\n"
+        "    return orig(*a)\n"
+        "T.window_order = window_order\n"
+    ))
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "out of memory at step 1 with 4096 sequences per device" in proc.stderr
+    assert "Lower config key cpt.micro_batch_size" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_nan_loss_midway_keeps_the_last_good_checkpoint(data, tmp_path, monkeypatch):
+    """The loss turns NaN in step 6 (checkpoints every 4): the run fails naming the step,
+    the step-4 checkpoint stays, and a rerun (the fault gone) resumes from it."""
+    hp = dict(HP, checkpoint_every=4)
+    build = T.build_model
+
+    def faulty(*args, **kwargs):
+        model = build(*args, **kwargs)
+        seen = []
+
+        def poison(module, inputs, output):
+            seen.append(1)
+            return output * float("nan") if len(seen) == 11 else output  # step 6, micro 1
+
+        model.model.norm.register_forward_hook(poison)
+        return model
+
+    monkeypatch.setattr(T, "build_model", faulty)
+    out = tmp_path / "out"
+    with pytest.raises(WorkflowError, match=r"loss is nan at step 6 .*last good checkpoint stays"):
+        train(data.bin, data.meta, data.tok, out, hp, architecture=ARCH, threads=1)
+    assert (tmp_path / ".out.resume" / "latest").read_text().strip() == "step4"
+    monkeypatch.setattr(T, "build_model", build)
+    rows = train(data.bin, data.meta, data.tok, out, hp, architecture=ARCH, threads=1)
+    assert [r["step"] for r in rows] == [3, 6, 9, 12]
+
+
+def test_two_processes_through_torchrun_train_like_one(data, tmp_path):
+    """``resources.gpu = 2``: main() launches two processes with torchrun (CPU, gloo); each
+    takes half of every global batch, and the weights match a one-process run's."""
+    hp = dict(HP, dropout=0.0, global_batch_size=8, micro_batch_size=4, checkpoint_every=5)
+    one, two = tmp_path / "one", tmp_path / "two"
+    train(data.bin, data.meta, data.tok, one, hp, architecture=ARCH, threads=1)
+    main(smk_job(data, two, tmp_path / "two.log", hp, gpu=2))
+    log = (tmp_path / "two.log").read_text()
+    assert "launching 1 x 2 processes" in log
+    assert "global batch 8 = micro 4 x accumulation 1 x 2 processes" in log
+    assert len(read_log(two)) == 4 and (tmp_path / "two.csv").is_file()
+    a, b = load_file(str(one / "model.safetensors")), load_file(str(two / "model.safetensors"))
+    for k in a:
+        torch.testing.assert_close(b[k], a[k], rtol=1e-4, atol=1e-5)
+    assert not (tmp_path / ".two.resume").exists() and not (tmp_path / ".two.launch.json").exists()
+
+
+def test_uneven_gpus_over_nodes_name_the_resource():
+    with pytest.raises(WorkflowError, match="resources.gpu = 3 over resources.nodes = 2"):
+        T.processes_per_node(3, 2)
+    assert T.processes_per_node(8, 2) == 4 and T.processes_per_node(1, 1) == 1

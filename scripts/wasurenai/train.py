@@ -9,6 +9,13 @@ step; gradient clipping, accumulation and ZeRO by DeepSpeed.
 
 Dropout: Llama has a single dropout knob, ``attention_dropout`` (on the attention
 probabilities); ``hp.dropout`` goes there — there is no residual/embedding dropout to set.
+
+Launching: a job with one device trains in the Snakemake process. A job with several
+(``resources: gpu`` > 1, or ``nodes`` > 1) starts one process per device with torchrun
+(``python -m torch.distributed.run``): ``--standalone`` on one node; on several nodes one
+torchrun per node through ``srun`` with a c10d rendezvous on the first node. Each process
+runs ``python -m wasurenai.train <spec.json>``; DeepSpeed reads torchrun's RANK,
+LOCAL_RANK and WORLD_SIZE.
 """
 from __future__ import annotations
 
@@ -17,7 +24,11 @@ import json
 import math
 import os
 import shutil
+import signal
 import socket
+import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -26,10 +37,11 @@ import deepspeed.ops
 import numpy as np
 import torch
 from deepspeed.accelerator import get_accelerator
+from tqdm import tqdm
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from wasurenai.common import (
-    WorkflowError, atomic_dir, first_log, get_logger, read_json, set_seed, write_json,
+    WorkflowError, atomic_dir, atomic_open, first_log, get_logger, read_json, set_seed, write_json,
 )
 from wasurenai.packing import load_packed
 
@@ -38,7 +50,17 @@ HP_KEYS = (
     "global_batch_size", "micro_batch_size", "steps", "seed", "precision", "zero_stage",
     "log_every",
 )
-LOG_COLUMNS = ("step", "loss", "lr", "tokens_per_s")
+# Optional keys and their defaults.
+HP_DEFAULTS = {"checkpoint_every": 0, "activation_checkpointing": False, "peak_tflops": None}
+LOG_COLUMNS = ("step", "loss", "lr", "tokens_per_s", "mfu")
+# Dense peak TFLOP/s per device by name and precision (NVIDIA data sheets, no sparsity):
+# the denominator of MFU. Other devices: set hp.peak_tflops.
+PEAK_TFLOPS = {
+    ("H100 PCIe", "bf16"): 756.0, ("H100 PCIe", "fp32"): 51.0,
+    ("H100", "bf16"): 989.4, ("H100", "fp32"): 66.9,   # SXM; H200 has the same cores
+    ("H200", "bf16"): 989.4, ("H200", "fp32"): 66.9,
+    ("A100", "bf16"): 312.0, ("A100", "fp32"): 19.5,
+}
 TOKENIZER_FILES = (
     "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
     "added_tokens.json", "vocab.json", "merges.txt", "chat_template.jinja",
@@ -82,9 +104,15 @@ def validate_hp(hp: dict, world_size: int = 1) -> dict:
         raise bad("zero_stage", "must be 0, 1, 2 or 3")
     if not isinstance(hp["seed"], int) or hp["seed"] < 0:
         raise bad("seed", "must be an integer >= 0")
-    hp.setdefault("checkpoint_every", 0)
+    for key, default in HP_DEFAULTS.items():
+        hp.setdefault(key, default)
     if not isinstance(hp["checkpoint_every"], int) or hp["checkpoint_every"] < 0:
         raise bad("checkpoint_every", "must be an integer >= 0 (0 = no resumable checkpoints)")
+    if not isinstance(hp["activation_checkpointing"], bool):
+        raise bad("activation_checkpointing", "must be true or false")
+    if hp["peak_tflops"] is not None and not (
+            isinstance(hp["peak_tflops"], (int, float)) and hp["peak_tflops"] > 0):
+        raise bad("peak_tflops", "must be a positive number or null (from the device name)")
     per_step = hp["micro_batch_size"] * world_size
     if hp["global_batch_size"] % per_step:
         raise bad("global_batch_size", f"must be a multiple of micro_batch_size x devices = {per_step}")
@@ -145,15 +173,15 @@ def _free_port() -> str:
 
 def setup_distributed() -> int:
     """Give a run that no launcher started the env of a one-process group; returns the world
-    size. On the CPU accelerator with one process, DeepSpeed's shared-memory all-reduce op
-    (JIT-compiled on first use, ~1-3 min) is marked unavailable: with a single rank it
-    would never be called, and torch.distributed (gloo) serves every collective."""
+    size. On the CPU accelerator DeepSpeed's shared-memory all-reduce op (JIT-compiled on
+    first use, ~1-3 min) is marked unavailable: torch.distributed (gloo) serves every
+    collective, which is all the CPU path (tests, demo) needs."""
     if "WORLD_SIZE" not in os.environ:
         os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1")
         os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
         os.environ.setdefault("MASTER_PORT", _free_port())
     world_size = int(os.environ["WORLD_SIZE"])
-    if world_size == 1 and get_accelerator().device_name() == "cpu":
+    if get_accelerator().device_name() == "cpu":
         # DeepSpeed's comm backend builds this op only when it is listed as compatible.
         deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
     return world_size
@@ -210,26 +238,93 @@ def check_data(tokens: np.ndarray, meta: dict, meta_path, config) -> None:
 def train(
     tokens_bin: str | Path, meta_json: str | Path, tokenizer_dir: str | Path, out_dir: str | Path,
     hp: dict, architecture: dict | None = None, init_model: str | Path | None = None,
-    logger=None, threads: int | None = None,
+    logger=None, threads: int | None = None, metrics_csv: str | Path | None = None,
 ) -> list[dict]:
     """Train and write ``out_dir`` atomically (safetensors model, tokenizer files,
-    train_log.csv). Returns the log rows {step, loss, lr, tokens_per_s}: ``step`` is the
-    1-based optimizer step, ``loss`` the mean loss of the steps since the previous row."""
+    train_log.csv). Returns the log rows {step, loss, lr, tokens_per_s, mfu}: ``step`` is
+    the 1-based optimizer step, ``loss`` the mean loss of the steps since the previous row,
+    ``mfu`` the model FLOPs utilisation (None where the device's peak is unknown). With
+    ``metrics_csv`` the rows so far are also written there at every row, to watch a run."""
     logger = logger or get_logger("train")
     world_size = setup_distributed()
     hp = validate_hp(hp, world_size)
     saved_threads = torch.get_num_threads()
     if threads and not torch.cuda.is_available():  # CPU run: use the job's threads
         torch.set_num_threads(max(1, min(int(threads), os.cpu_count() or 1)))
+    stop = _StopOnSigterm()
     try:
         return _train(tokens_bin, meta_json, tokenizer_dir, out_dir, hp, architecture,
-                      init_model, logger, world_size)
+                      init_model, logger, world_size, metrics_csv, stop)
     finally:
+        stop.restore()
         torch.set_num_threads(saved_threads)
 
 
+class _StopOnSigterm:
+    """Turns SIGTERM (SLURM's walltime warning, scancel) into a flag the loop reads after
+    each optimizer step, so the run can checkpoint and stop cleanly. Main thread only."""
+
+    def __init__(self):
+        self.flag = False
+        self._old = None
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, signum, frame):
+        self.flag = True
+
+    def restore(self):
+        if self._old is not None:
+            signal.signal(signal.SIGTERM, self._old)
+
+    def any_rank(self, device, world_size: int) -> bool:
+        """True on every rank when any rank got the signal (ranks must stop at one step)."""
+        if world_size == 1:
+            return self.flag
+        flag = torch.tensor([float(self.flag)], device=device)
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        return bool(flag.item())
+
+
+def peak_flops(hp: dict, device) -> float | None:
+    """Peak FLOP/s of one device for MFU: hp.peak_tflops, else by the CUDA device's name."""
+    if hp["peak_tflops"] is not None:
+        return hp["peak_tflops"] * 1e12
+    if getattr(device, "type", str(device)) != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    for (key, precision), tflops in PEAK_TFLOPS.items():  # most specific names first
+        if key in name and precision == hp["precision"]:
+            return tflops * 1e12
+    return None
+
+
+def is_out_of_memory(err: BaseException) -> bool:
+    """A device (CUDA) or host allocator failure, as torch raises them."""
+    return isinstance(err, torch.OutOfMemoryError) or (
+        isinstance(err, (RuntimeError, MemoryError)) and (
+            isinstance(err, MemoryError) or "can't allocate memory" in str(err)
+            or "out of memory" in str(err).lower()))
+
+
+def out_of_memory_error(err: BaseException, step: int, hp: dict) -> WorkflowError:
+    return WorkflowError(
+        f"training: out of memory at step {step} with {hp['micro_batch_size']} sequences per "
+        f"device ({type(err).__name__}: {str(err).splitlines()[0][:200]}). Lower config key "
+        "cpt.micro_batch_size (gradient accumulation grows to keep cpt.global_batch_size), "
+        "or set cpt.activation_checkpointing: true, or raise cpt.zero_stage"
+    )
+
+
+def write_metrics(path, rows: list[dict]) -> None:
+    with atomic_open(path, newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=LOG_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def _train(tokens_bin, meta_json, tokenizer_dir, out_dir, hp, architecture, init_model,
-           logger, world_size) -> list[dict]:
+           logger, world_size, metrics_csv, stop) -> list[dict]:
     tokens = load_packed(tokens_bin, meta_json)
     meta = read_json(meta_json)
     n_windows, window = tokens.shape
@@ -238,6 +333,9 @@ def _train(tokens_bin, meta_json, tokenizer_dir, out_dir, hp, architecture, init
     set_seed(hp["seed"])
     model = build_model(tokenizer_dir, hp["dropout"], architecture, init_model)
     check_data(tokens, meta, meta_json, model.config)
+    if hp["activation_checkpointing"]:  # recompute each layer's activations in backward
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.config.use_cache = False
     decay = [p for p in model.parameters() if p.ndim >= 2]
     no_decay = [p for p in model.parameters() if p.ndim < 2]
     optimizer = torch.optim.AdamW(
@@ -254,11 +352,14 @@ def _train(tokens_bin, meta_json, tokenizer_dir, out_dir, hp, architecture, init
     accum = engine.gradient_accumulation_steps()
     order = window_order(n_windows, steps * hp["global_batch_size"], hp["seed"])
     n_params = sum(p.numel() for p in model.parameters())
+    peak = peak_flops(hp, engine.device)
     logger.info(
         "training %s parameters for %d steps: %d windows x %d tokens, global batch %d = "
-        "micro %d x accumulation %d x %d processes, zero %d, %s",
+        "micro %d x accumulation %d x %d processes, zero %d, %s%s, device %s (peak %s)",
         f"{n_params:,}", steps, n_windows, window, hp["global_batch_size"], micro, accum,
         world_size, hp["zero_stage"], hp["precision"],
+        ", activation checkpointing" if hp["activation_checkpointing"] else "", engine.device,
+        f"{peak / 1e12:g} TFLOP/s" if peak else "unknown: no MFU",
     )
 
     rows: list[dict] = []
@@ -270,35 +371,60 @@ def _train(tokens_bin, meta_json, tokenizer_dir, out_dir, hp, architecture, init
         start, rows = resume(engine, resume_dir, fingerprint, logger)
     engine.train()
     loss_sum, loss_n, t_last, tokens_since = 0.0, 0, time.perf_counter(), 0
+    bar = tqdm(total=steps, initial=start, desc="optimizer steps", unit="step",
+               disable=rank != 0, mininterval=5.0, file=sys.stderr)
     for step in range(start, steps):
         lr = scheduler.get_last_lr()[0]
         batch = order[step * hp["global_batch_size"]:(step + 1) * hp["global_batch_size"]]
         mine = batch[rank * micro * accum:(rank + 1) * micro * accum]
-        for m in range(accum):
-            idx = np.sort(mine[m * micro:(m + 1) * micro])
-            ids = torch.from_numpy(tokens[idx].astype(np.int64)).to(engine.device)
-            loss = engine(input_ids=ids, labels=ids).loss
-            if not torch.isfinite(loss):
-                raise WorkflowError(
-                    f"training: loss is {loss.item()} at step {step + 1} (micro-batch {m + 1}); "
-                    f"lower hp.lr ({hp['lr']}) or check the data {tokens_bin}"
-                )
-            engine.backward(loss)
-            engine.step()
-            loss_sum += loss.item()
-            loss_n += 1
+        try:
+            for m in range(accum):
+                idx = np.sort(mine[m * micro:(m + 1) * micro])
+                ids = torch.from_numpy(tokens[idx].astype(np.int64)).to(engine.device)
+                loss = engine(input_ids=ids, labels=ids).loss
+                if not torch.isfinite(loss):
+                    raise WorkflowError(
+                        f"training: loss is {loss.item()} at step {step + 1} (micro-batch {m + 1}); "
+                        f"lower hp.lr ({hp['lr']}) or check the data {tokens_bin}"
+                        + (f". The last good checkpoint stays in {resume_dir}"
+                           if (resume_dir / "latest").is_file() else "")
+                    )
+                engine.backward(loss)
+                engine.step()
+                loss_sum += loss.item()
+                loss_n += 1
+        except (RuntimeError, MemoryError) as err:
+            if is_out_of_memory(err):
+                raise out_of_memory_error(err, step + 1, hp) from err
+            raise
         tokens_since += hp["global_batch_size"] * window
+        bar.update(1)
         if (step + 1) % hp["log_every"] == 0 or step + 1 == steps:
             elapsed = time.perf_counter() - t_last
+            tokens_per_s = tokens_since / elapsed
             row = {"step": step + 1, "loss": loss_sum / loss_n, "lr": lr,
-                   "tokens_per_s": tokens_since / elapsed}
+                   "tokens_per_s": tokens_per_s,
+                   "mfu": 6 * n_params * tokens_per_s / (peak * world_size) if peak else None}
             rows.append(row)
-            logger.info("step %d/%d loss %.4f lr %.3g %.0f tokens/s",
-                        row["step"], steps, row["loss"], lr, row["tokens_per_s"])
+            logger.info("step %d/%d loss %.4f lr %.3g %.0f tokens/s%s", row["step"], steps,
+                        row["loss"], lr, tokens_per_s,
+                        f" MFU {row['mfu']:.1%}" if row["mfu"] is not None else "")
+            if metrics_csv and rank == 0:
+                write_metrics(metrics_csv, rows)
             loss_sum, loss_n, tokens_since, t_last = 0.0, 0, 0, time.perf_counter()
         every = hp["checkpoint_every"]
+        if stop.any_rank(engine.device, world_size) and step + 1 < steps:
+            bar.close()
+            if every:
+                checkpoint(engine, resume_dir, step + 1, rows, fingerprint, logger)
+            raise WorkflowError(
+                f"training: stopped by SIGTERM after step {step + 1}/{steps}; "
+                + (f"checkpoint saved in {resume_dir}: rerun the job to resume" if every else
+                   "no checkpoint (cpt.checkpoint_every is 0): a rerun starts over")
+            )
         if every and (step + 1) % every == 0 and step + 1 < steps:
             checkpoint(engine, resume_dir, step + 1, rows, fingerprint, logger)
+    bar.close()
 
     save(engine, rows, tokenizer_dir, out_dir, rank, hp["zero_stage"])
     if rank == 0:
@@ -364,19 +490,100 @@ def save(engine, rows: list[dict], tokenizer_dir, out_dir, rank: int, zero_stage
         with atomic_dir(out_dir) as tmp:
             model.save_pretrained(tmp, safe_serialization=True)
             copy_tokenizer_files(tokenizer_dir, tmp)
-            with open(tmp / "train_log.csv", "w", newline="", encoding="utf-8") as fh:
-                writer = csv.DictWriter(fh, fieldnames=LOG_COLUMNS)
-                writer.writeheader()
-                writer.writerows(rows)
+            write_metrics(tmp / "train_log.csv", rows)
+
+
+# --- launching ---------------------------------------------------------------------------
+
+def processes_per_node(gpus: int, nodes: int) -> int:
+    """Training processes per node for a job with ``gpus`` devices over ``nodes`` nodes
+    (Snakemake resources ``gpu`` and ``nodes``; one process on a job without GPUs)."""
+    if nodes < 1:
+        raise WorkflowError(f"resources.nodes = {nodes}: must be >= 1")
+    if gpus <= 1 and nodes == 1:
+        return 1
+    if gpus % nodes:
+        raise WorkflowError(
+            f"resources.gpu = {gpus} over resources.nodes = {nodes}: the GPUs must split "
+            "evenly over the nodes (gpu is the job's total)"
+        )
+    return max(1, gpus // nodes)
+
+
+def launch_command(spec_json: str | Path, procs_per_node: int, nodes: int = 1,
+                   rendezvous: str | None = None, job_id: str = "wasurenai") -> list[str]:
+    """The command that runs ``python -m wasurenai.train spec_json`` once per device.
+
+    One node: ``torchrun --standalone``. Several nodes (``rendezvous`` = "host:port" on
+    the first node, where this process runs): ``srun`` starts one torchrun per node of the
+    SLURM allocation (``--overlap``: inside the job step Snakemake runs in), and they meet
+    at a c10d rendezvous."""
+    worker = ["-m", "wasurenai.train", str(spec_json)]
+    run = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={procs_per_node}"]
+    if rendezvous is None:
+        if nodes != 1:
+            raise WorkflowError("training on several nodes needs a rendezvous host:port")
+        return [*run, "--standalone", "--nnodes=1", *worker]
+    return [
+        "srun", "--overlap", f"--nodes={nodes}", f"--ntasks={nodes}", "--ntasks-per-node=1",
+        "--kill-on-bad-exit=1", *run, f"--nnodes={nodes}", "--rdzv-backend=c10d",
+        f"--rdzv-endpoint={rendezvous}", f"--rdzv-id={job_id}", *worker,
+    ]
+
+
+def launch(kwargs: dict, procs_per_node: int, nodes: int, log_path, logger) -> None:
+    """Run ``train(**kwargs)`` in ``procs_per_node`` x ``nodes`` processes and wait; their
+    output goes to ``log_path``. A failing process fails the job with the log's tail."""
+    if torch.cuda.is_available() and torch.cuda.device_count() < procs_per_node:
+        raise WorkflowError(
+            f"resources.gpu asks for {procs_per_node} GPUs per node but this node shows "
+            f"{torch.cuda.device_count()} (CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')})"
+        )
+    out = Path(kwargs["out_dir"])
+    spec = out.parent / f".{out.name}.launch.json"
+    write_json(spec, kwargs)
+    rendezvous = f"{socket.gethostname()}:{_free_port()}" if nodes > 1 else None
+    cmd = launch_command(spec, procs_per_node, nodes, rendezvous,
+                         os.environ.get("SLURM_JOB_ID", "wasurenai"))
+    logger.info("launching %d x %d processes: %s", nodes, procs_per_node, " ".join(cmd))
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
+    package_root = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+    try:
+        with open(log_path or os.devnull, "a", encoding="utf-8") as log:
+            log.flush()
+            code = subprocess.call(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    finally:
+        spec.unlink(missing_ok=True)
+    if code:
+        tail = Path(log_path).read_text(encoding="utf-8", errors="replace")[-3000:] if log_path else ""
+        raise WorkflowError(f"training: the launched processes failed (exit {code}):\n{tail}")
 
 
 def main(smk) -> None:
-    logger = get_logger("train", first_log(smk))
+    log_path = first_log(smk)
+    logger = get_logger("train", log_path)
     init_model = getattr(smk.input, "model", None)
     architecture = getattr(smk.params, "architecture", None)
-    train(
-        smk.input.tokens, smk.input.meta, smk.input.tokenizer, smk.output[0], dict(smk.params.hp),
-        architecture=dict(architecture) if architecture else None,
+    metrics = getattr(smk.log, "metrics", None)
+    kwargs = dict(
+        tokens_bin=str(smk.input.tokens), meta_json=str(smk.input.meta),
+        tokenizer_dir=str(smk.input.tokenizer), out_dir=str(smk.output[0]),
+        hp=dict(smk.params.hp), architecture=dict(architecture) if architecture else None,
         init_model=str(init_model) if init_model else None,
-        logger=logger, threads=getattr(smk, "threads", None),
+        threads=getattr(smk, "threads", None), metrics_csv=str(metrics) if metrics else None,
     )
+    resources = getattr(smk, "resources", None)
+    nodes = int(getattr(resources, "nodes", 1) or 1)
+    procs = processes_per_node(int(getattr(resources, "gpu", 0) or 0), nodes)
+    if procs * nodes == 1:
+        train(**kwargs, logger=logger)
+    else:
+        if kwargs["threads"]:  # the job's CPUs, shared by its processes
+            kwargs["threads"] = max(1, int(kwargs["threads"]) // procs)
+        launch(kwargs, procs, nodes, log_path, logger)
+
+
+if __name__ == "__main__":  # one process of a launched run (see launch_command)
+    train(**read_json(sys.argv[1]), logger=get_logger(f"train.rank{os.environ.get('RANK', 0)}"))

@@ -72,7 +72,8 @@ rule build_demo_base:
             else None
         ),
     log:
-        f"{R}/logs/build_demo_base/{{base}}.log",
+        log=f"{R}/logs/build_demo_base/{{base}}.log",
+        metrics=f"{R}/logs/build_demo_base/{{base}}.csv",
     benchmark:
         f"{R}/benchmarks/build_demo_base/{{base}}.tsv"
     threads: 8

@@ -1,4 +1,6 @@
 # Continual pretraining (DeepSpeed), one run per base model x translation direction.
+# resources: gpu = the job's GPUs (all nodes), nodes = its nodes. More than one GPU: the
+# script starts one process per GPU with torchrun (srun + torchrun over several nodes).
 
 
 rule continual_pretrain:
@@ -13,7 +15,8 @@ rule continual_pretrain:
         hp=train_hp({}),
         architecture=None,
     log:
-        f"{R}/logs/continual_pretrain/{{base}}/{{direction}}.log",
+        log=f"{R}/logs/continual_pretrain/{{base}}/{{direction}}.log",
+        metrics=f"{R}/logs/continual_pretrain/{{base}}/{{direction}}.csv",  # rewritten every log_every steps
     benchmark:
         f"{R}/benchmarks/continual_pretrain/{{base}}/{{direction}}.tsv"
     threads: 8
