@@ -3,17 +3,21 @@
 
 The real run needs a reachable SLURM controller with a `gpu:h100` GRES in the partition it
 uses: `.ci/slurm-up` sets one up on this machine (one node, a fake H100 on /dev/null). It
-is skipped only where `sbatch` is not on PATH or `sinfo` cannot reach a controller.
+is skipped only where `sbatch` is not on PATH or `sinfo` cannot reach a controller, and
+fails there instead when CI=true (CI starts a SLURM with .ci/slurm-up).
 WASURENAI_SLURM_PARTITION picks the partition (default: the cluster's default partition).
 """
 from __future__ import annotations
 
+import csv
+import json
 import os
 import re
 import shutil
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -49,17 +53,25 @@ def write_profile(directory: Path, profile: dict) -> Path:
     return directory
 
 
+def no_slurm(why: str):
+    """Skip a test that needs SLURM, except in CI (CI=true), where .ci/run starts one: there a
+    missing SLURM is a failure, not a skip."""
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"CI: {why}; .ci/slurm-up should have started a one-node SLURM")
+    pytest.skip(why)
+
+
 def slurm_cluster() -> str:
     """The partition to test in; skips the test where there is no SLURM to talk to."""
     if shutil.which("sbatch") is None:
-        pytest.skip("no SLURM here: sbatch is not on PATH (run .ci/slurm-up as root)")
+        no_slurm("no SLURM here: sbatch is not on PATH (run .ci/slurm-up as root)")
     try:
         proc = subprocess.run(["sinfo", "-h", "-o", "%P %G"], capture_output=True,
                               text=True, timeout=15)
     except (OSError, subprocess.TimeoutExpired) as err:
-        pytest.skip(f"sinfo cannot reach a SLURM controller: {err}")
+        no_slurm(f"sinfo cannot reach a SLURM controller: {err}")
     if proc.returncode != 0:
-        pytest.skip(f"sinfo cannot reach a SLURM controller: {proc.stderr.strip()}")
+        no_slurm(f"sinfo cannot reach a SLURM controller: {proc.stderr.strip()}")
     partitions = dict(ln.split(maxsplit=1) for ln in proc.stdout.splitlines() if " " in ln)
     wanted = os.environ.get("WASURENAI_SLURM_PARTITION")
     if wanted is None:
@@ -73,6 +85,36 @@ def slurm_cluster() -> str:
     assert f"gpu:{model}" in gres, (
         f"partition {wanted} has no gpu:{model} GRES ({gres}); the GPU job would pend forever")
     return wanted
+
+
+def shared_workdir() -> Path:
+    """Jobs run on compute nodes: the work directory must be on the shared filesystem, so
+    it lives in the repository (under the ignored .snakemake/), not in /tmp."""
+    workdir = REPO / ".snakemake" / "test_slurm" / uuid.uuid4().hex[:8]
+    workdir.mkdir(parents=True)
+    return workdir
+
+
+def start_snakemake(snakefile: Path, workdir: Path, profile_dir: Path) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(snakefile),
+           "--directory", str(workdir), "--profile", str(profile_dir), "--verbose"]
+    return subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+
+
+def finish(proc: subprocess.Popen, timeout: float = RUN_TIMEOUT) -> tuple[int, str]:
+    """Wait for a `snakemake --executor slurm` run; past ``timeout`` cancel it and fail."""
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGINT)  # Snakemake scancels its jobs on Ctrl-C
+        try:
+            out, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+        pytest.fail(f"snakemake --executor slurm ran over {timeout}s:\n{out[-6000:]}")
+    return proc.returncode, out
 
 
 def test_profile_per_rule_resources():
@@ -139,7 +181,7 @@ def test_grid_batching_dry_run(tmp_path, profile):
 
 def test_profile_on_real_slurm(tmp_path):
     """Submit tests/slurm_workflow through profiles/slurm to a real SLURM and check that
-    every job ran as a SLURM job, the GPU job saw exactly one GPU (CUDA_VISIBLE_DEVICES=0),
+    every job ran as a SLURM job, the GPU job saw exactly one GPU (one index in CUDA_VISIBLE_DEVICES),
     and the grouped merge->evaluate-like pairs ran together in one SLURM job."""
     partition = slurm_cluster()
     profile = load_profile(PROFILE)
@@ -171,31 +213,17 @@ def test_profile_on_real_slurm(tmp_path):
     profile["set-resources"]["pair_a"]["gpu_model"] = gpu_keys["gpu_model"]
     profile_dir = write_profile(tmp_path / "profile", profile)
 
-    # Jobs run on compute nodes: the work directory must be on the shared filesystem,
-    # so it lives in the repository (under the ignored .snakemake/), not in /tmp.
-    workdir = REPO / ".snakemake" / "test_slurm" / uuid.uuid4().hex[:8]
-    workdir.mkdir(parents=True)
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(TEST_WORKFLOW),
-           "--directory", str(workdir), "--profile", str(profile_dir), "--verbose"]
-    proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
-    try:
-        out, _ = proc.communicate(timeout=RUN_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGINT)  # Snakemake scancels its jobs on Ctrl-C
-        try:
-            out, _ = proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate()
-        pytest.fail(f"snakemake --executor slurm ran over {RUN_TIMEOUT}s:\n{out[-6000:]}")
-    assert proc.returncode == 0, f"snakemake --executor slurm failed:\n{out[-8000:]}"
+    workdir = shared_workdir()
+    proc = start_snakemake(TEST_WORKFLOW, workdir, profile_dir)
+    code, out = finish(proc)
+    assert code == 0, f"snakemake --executor slurm failed:\n{out[-8000:]}"
 
     def probe(name: str) -> dict[str, str]:
         return dict(kv.split("=", 1) for kv in (workdir / name).read_text().split())
 
     gpu = probe("gpu_probe.txt")
-    assert gpu["CUDA_VISIBLE_DEVICES"] == "0", gpu
+    one_gpu = re.compile(r"\d")  # the CI node has two (fake) GPUs: 0 or 1, never both
+    assert one_gpu.fullmatch(gpu["CUDA_VISIBLE_DEVICES"]), gpu
     cpu = probe("cpu_probe.txt")
     pairs = [probe(f"pair_{ab}/{i}.txt") for ab in "ab" for i in (1, 2)]
     job_ids = {p["SLURM_JOB_ID"] for p in [gpu, cpu, *pairs]}
@@ -203,7 +231,7 @@ def test_profile_on_real_slurm(tmp_path):
     group_ids = {p["SLURM_JOB_ID"] for p in pairs}
     assert len(group_ids) == 1, f"the grouped jobs ran in several SLURM jobs: {pairs}"
     assert len({gpu["SLURM_JOB_ID"], cpu["SLURM_JOB_ID"], *group_ids}) == 3
-    assert all(p["CUDA_VISIBLE_DEVICES"] == "0" for p in pairs[2:]), pairs  # pair_b: one GPU
+    assert all(one_gpu.fullmatch(p["CUDA_VISIBLE_DEVICES"]) for p in pairs[2:]), pairs  # pair_b
     # one sbatch per ungrouped job plus one for the group; the GPU ones ask for the GPU type
     calls = {m.group(1): m.group(0) for m in re.finditer(
         r"sbatch call: .*?--comment (rule_\w+).*", out)}
@@ -213,3 +241,89 @@ def test_profile_on_real_slurm(tmp_path):
     assert "--gpus" not in calls["rule_cpu_probe"], calls
     assert list((workdir / ".snakemake" / "slurm_logs").glob("group_grid*/**/*.log"))
     shutil.rmtree(workdir, ignore_errors=True)
+
+
+CPT_WORKFLOW = REPO / "tests" / "slurm_workflow" / "cpt" / "Snakefile"
+CPT_STEPS = 600
+
+
+def cpt_workdir() -> Path:
+    """A work directory with a tiny tokenizer, packed windows and config.yaml for CPT_WORKFLOW."""
+    from wasurenai.demo_models import train_tokenizer
+    from wasurenai.packing import pack_tokens
+
+    workdir = shared_workdir()
+    data = workdir / "data"
+    texts = [f"### 入力:\n猫が{i % 9}匹います。\n\n### 応答:\nThere are {i % 9} cats."
+             for i in range(400)]
+    train_tokenizer(texts[:200], 300, data / "tok")
+    (data / "t.jsonl").write_text(
+        "".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in texts), encoding="utf-8")
+    pack_tokens(data / "t.jsonl", data / "tok", data / "t.bin", data / "t.json", 32)
+    config = {
+        "repo": str(REPO),
+        "architecture": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                             num_attention_heads=2, num_key_value_heads=2,
+                             max_position_embeddings=64),
+        "hp": dict(lr=5e-3, min_lr=5e-4, warmup_steps=2, betas=[0.9, 0.95], eps=1e-8,
+                   weight_decay=0.01, grad_clip=1.0, dropout=0.0, global_batch_size=8,
+                   micro_batch_size=4, steps=CPT_STEPS, seed=0, precision="fp32", zero_stage=2,
+                   log_every=10, checkpoint_every=100),
+    }
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    return workdir
+
+
+def test_cpt_on_real_slurm_two_gpus_sigterm_then_resume():
+    """The A100 profile's CPT job on a real SLURM: sbatch asks for two GPUs, the training
+    script starts two processes with torchrun (DeepSpeed ZeRO-2 over gloo: the "GPUs" are
+    fake), `scancel --signal=TERM` midway makes the run checkpoint and fail, and rerunning
+    the workflow resumes from that step and finishes."""
+    partition = slurm_cluster()
+    profile = load_profile(PROFILE_A100)
+    cpt = profile["set-resources"]["continual_pretrain"]
+    assert cpt["gpu"] == 2 and "--signal=TERM@" in cpt["slurm_extra"]
+    gpu_model = load_profile(PROFILE)["set-resources"]["evaluate"]["gpu_model"]  # the CI GRES
+    profile["default-resources"].update(slurm_partition=partition, mem_mb=500, runtime=10)
+    # runtime 30 min: the profile's SIGTERM 15 min before the walltime stays out of the way
+    profile["set-resources"] = {"continual_pretrain": {**cpt, "gpu_model": gpu_model,
+                                                       "mem_mb": 4000, "runtime": 30}}
+    profile.pop("set-threads", None)
+    profile.update({"slurm-status-command": "squeue", "seconds-between-status-checks": 2,
+                    "slurm-init-seconds-before-status-checks": 2, "latency-wait": 5})
+    profile_dir = write_profile(shared_workdir() / "profile", profile)
+    workdir = cpt_workdir()
+    metrics, log = workdir / "logs" / "cpt.csv", workdir / "logs" / "cpt.log"
+
+    proc = start_snakemake(CPT_WORKFLOW, workdir, profile_dir)
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while not (metrics.is_file() and metrics.read_text().count("\n") >= 3):  # two rows
+        assert proc.poll() is None, f"the run ended before it was signalled:\n{proc.stdout.read()[-6000:]}"
+        assert time.monotonic() < deadline, "no training rows within the timeout"
+        time.sleep(0.5)
+    jobs = subprocess.run(["squeue", "-h", "-t", "R", "-o", "%i %k"], capture_output=True,
+                          text=True, check=True).stdout.splitlines()
+    job_id = next(ln.split()[0] for ln in jobs if "rule_continual_pretrain" in ln)
+    subprocess.run(["scancel", "--signal=TERM", job_id], check=True)
+    code, out = finish(proc)
+    text = log.read_text()
+    assert code != 0, out[-4000:]
+    assert re.search(r"sbatch call: .*--gpus=" + gpu_model + ":2", out), out[-4000:]
+    assert "launching 1 x 2 processes (CUDA_VISIBLE_DEVICES=0,1)" in text, text[-4000:]
+    assert "micro 4 x accumulation 1 x 2 processes, zero 2" in text, text[-4000:]
+    stopped = re.search(rf"stopped by SIGTERM after step (\d+)/{CPT_STEPS}; checkpoint saved", text)
+    assert stopped, text[-4000:]
+    step = int(stopped.group(1))
+    assert 20 <= step < CPT_STEPS and not (workdir / "cpt").exists()
+    assert (workdir / ".cpt.resume" / "latest").read_text().strip() == f"step{step}"
+
+    code, out = finish(start_snakemake(CPT_WORKFLOW, workdir, profile_dir))
+    assert code == 0, out[-8000:]
+    text = log.read_text()
+    assert f"resuming after step {step}" in text, text[-4000:]
+    with open(workdir / "cpt" / "train_log.csv", newline="") as fh:
+        steps = [int(row["step"]) for row in csv.DictReader(fh)]
+    assert steps == list(range(10, CPT_STEPS + 1, 10))
+    assert any((workdir / "cpt").glob("*.safetensors")) and not (workdir / ".cpt.resume").exists()
+    shutil.rmtree(workdir, ignore_errors=True)
+    shutil.rmtree(profile_dir.parent, ignore_errors=True)

@@ -545,16 +545,25 @@ def launch(kwargs: dict, procs_per_node: int, nodes: int, log_path, logger) -> N
     rendezvous = f"{socket.gethostname()}:{_free_port()}" if nodes > 1 else None
     cmd = launch_command(spec, procs_per_node, nodes, rendezvous,
                          os.environ.get("SLURM_JOB_ID", "wasurenai"))
-    logger.info("launching %d x %d processes: %s", nodes, procs_per_node, " ".join(cmd))
+    logger.info("launching %d x %d processes (CUDA_VISIBLE_DEVICES=%s): %s", nodes,
+                procs_per_node, os.environ.get("CUDA_VISIBLE_DEVICES", "unset"), " ".join(cmd))
     env = {k: v for k, v in os.environ.items()
            if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
     package_root = str(Path(__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+    # SIGTERM here (SLURM signals every process of the job step) is passed on to torchrun,
+    # which passes it to the workers; this process waits for them to checkpoint and stop.
+    old_handler = None
     try:
         with open(log_path or os.devnull, "a", encoding="utf-8") as log:
-            log.flush()
-            code = subprocess.call(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+            child = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+            if threading.current_thread() is threading.main_thread():
+                old_handler = signal.signal(signal.SIGTERM,
+                                            lambda *_: child.send_signal(signal.SIGTERM))
+            code = child.wait()
     finally:
+        if old_handler is not None:
+            signal.signal(signal.SIGTERM, old_handler)
         spec.unlink(missing_ok=True)
     if code:
         tail = Path(log_path).read_text(encoding="utf-8", errors="replace")[-3000:] if log_path else ""
