@@ -13,6 +13,7 @@ import csv
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -327,3 +328,37 @@ def test_cpt_on_real_slurm_two_gpus_sigterm_then_resume():
     assert any((workdir / "cpt").glob("*.safetensors")) and not (workdir / ".cpt.resume").exists()
     shutil.rmtree(workdir, ignore_errors=True)
     shutil.rmtree(profile_dir.parent, ignore_errors=True)
+
+
+def test_several_node_launch_runs_torchrun_under_srun_with_a_rendezvous():
+    """The several-node path of the training launcher (srun starts one torchrun per node of
+    the allocation; they meet at a c10d rendezvous), on this one-node SLURM: an sbatch job
+    calls `launch` with an explicit rendezvous, which takes that path on one node too."""
+    partition = slurm_cluster()
+    workdir = cpt_workdir()
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    kwargs = dict(tokens_bin=str(workdir / "data" / "t.bin"), meta_json=str(workdir / "data" / "t.json"),
+                  tokenizer_dir=str(workdir / "data" / "tok"), out_dir=str(workdir / "cpt"),
+                  hp=dict(config["hp"], steps=20, checkpoint_every=0),
+                  architecture=config["architecture"], threads=1)
+    (workdir / "kwargs.json").write_text(json.dumps(kwargs))
+    log = workdir / "launch.log"
+    code = (
+        "import json, socket; from wasurenai.common import get_logger; from wasurenai.train import launch, _free_port; "
+        f"launch(json.load(open({str(workdir / 'kwargs.json')!r})), 2, 1, {str(log)!r}, "
+        f"get_logger('launch', {str(log) + '.parent'!r}), rendezvous=f'{{socket.gethostname()}}:{{_free_port()}}')"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO / "scripts")}
+    proc = subprocess.run(
+        ["sbatch", "--wait", f"--partition={partition}", "--nodes=1", "--ntasks=1", "-c", "2",
+         "--mem=3000", "-t", "10", f"--output={workdir / 'job.out'}", "--wrap",
+         f"{sys.executable} -c {shlex.quote(code)}"],
+        env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT, cwd=workdir)
+    out = (workdir / "job.out").read_text() if (workdir / "job.out").exists() else ""
+    text = (workdir / "launch.log.parent").read_text() + log.read_text()
+    assert proc.returncode == 0, f"{proc.stderr}\n{out[-3000:]}\n{text[-4000:]}"
+    assert re.search(r"srun --overlap --nodes=1 --ntasks=1 --ntasks-per-node=1 .*torch.distributed.run "
+                     r"--nproc-per-node=2 --nnodes=1 --rdzv-backend=c10d --rdzv-endpoint=\S+:\d+", text), text
+    assert "micro 4 x accumulation 1 x 2 processes" in text, text[-4000:]
+    assert any((workdir / "cpt").glob("*.safetensors"))
+    shutil.rmtree(workdir, ignore_errors=True)

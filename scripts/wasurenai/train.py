@@ -531,9 +531,12 @@ def launch_command(spec_json: str | Path, procs_per_node: int, nodes: int = 1,
     ]
 
 
-def launch(kwargs: dict, procs_per_node: int, nodes: int, log_path, logger) -> None:
+def launch(kwargs: dict, procs_per_node: int, nodes: int, log_path, logger,
+           rendezvous: str | None = None) -> None:
     """Run ``train(**kwargs)`` in ``procs_per_node`` x ``nodes`` processes and wait; their
-    output goes to ``log_path``. A failing process fails the job with the log's tail."""
+    output goes to ``log_path``. A failing process fails the job with the log's tail.
+    Several nodes meet at ``rendezvous`` (default: a free port on this host, the first
+    node); given for one node, it takes the several-node path (srun) there too."""
     if torch.cuda.is_available() and torch.cuda.device_count() < procs_per_node:
         raise WorkflowError(
             f"resources.gpu asks for {procs_per_node} GPUs per node but this node shows "
@@ -542,7 +545,8 @@ def launch(kwargs: dict, procs_per_node: int, nodes: int, log_path, logger) -> N
     out = Path(kwargs["out_dir"])
     spec = out.parent / f".{out.name}.launch.json"
     write_json(spec, kwargs)
-    rendezvous = f"{socket.gethostname()}:{_free_port()}" if nodes > 1 else None
+    if nodes > 1 and rendezvous is None:
+        rendezvous = f"{socket.gethostname()}:{_free_port()}"
     cmd = launch_command(spec, procs_per_node, nodes, rendezvous,
                          os.environ.get("SLURM_JOB_ID", "wasurenai"))
     logger.info("launching %d x %d processes (CUDA_VISIBLE_DEVICES=%s): %s", nodes,
