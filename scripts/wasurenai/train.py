@@ -301,10 +301,10 @@ def peak_flops(hp: dict, device) -> float | None:
 
 def is_out_of_memory(err: BaseException) -> bool:
     """A device (CUDA) or host allocator failure, as torch raises them."""
-    return isinstance(err, torch.OutOfMemoryError) or (
-        isinstance(err, (RuntimeError, MemoryError)) and (
-            isinstance(err, MemoryError) or "can't allocate memory" in str(err)
-            or "out of memory" in str(err).lower()))
+    if isinstance(err, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    text = str(err).lower()  # other RuntimeErrors of torch's CPU and CUDA allocators
+    return "can't allocate memory" in text or "out of memory" in text
 
 
 def out_of_memory_error(err: BaseException, step: int, hp: dict) -> WorkflowError:
