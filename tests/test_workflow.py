@@ -1,8 +1,10 @@
 """The DAG as Snakemake sees it: job counts, config validation, lint."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+import pytest
 import yaml
 
 from conftest import REPO, job_counts, snakemake
@@ -153,3 +155,17 @@ def test_paper_preset_missing_model_without_hub_says_what_to_download(workdir):
     assert proc.returncode != 0
     assert "bases.llm-jp-3-3.7b.path: models/llm-jp-3-3.7b does not exist" in out
     assert "huggingface-cli download" in out
+
+
+@pytest.mark.parametrize("missing, key, hint", [
+    ("data/jparacrawl/en-ja.bicleaner05.txt", "corpus.path", "JParaCrawl v3.0"),
+    ("data/llm-jp-eval/evaluation/dev", "evaluation.dataset_dir", "preprocess_dataset.py"),
+    ("models/wmt22-comet-da", "evaluation.comet.checkpoint", "Unbabel/wmt22-comet-da"),
+])
+def test_paper_preset_missing_download_says_what_and_where(workdir, missing, key, hint):
+    target = paper_workdir(workdir) / missing
+    shutil.rmtree(target) if target.is_dir() else target.unlink()
+    proc = dry_run(workdir, REPO / "configs" / "llm-jp-3-3.7b.yaml", check=False)
+    out = proc.stderr + proc.stdout
+    assert proc.returncode != 0
+    assert f"config key {key}: {missing} does not exist;" in out and hint in out, out[-3000:]

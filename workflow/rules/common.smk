@@ -61,6 +61,23 @@ MERGES = list(ALL_MERGES)
 MODELS = [*MERGE_ROLES, *MERGES]  # every model evaluated per base
 
 
+# What to fetch by hand for a path that a preset needs and no rule makes.
+DOWNLOAD_HINTS = {
+    "corpus.path": "download JParaCrawl v3.0 (en-ja.bicleaner05.txt) from "
+    "https://www.kecl.ntt.co.jp/icl/lirg/jparacrawl/ and unpack it there",
+    "evaluation.dataset_dir": "run llm-jp-eval's `python scripts/preprocess_dataset.py "
+    "--dataset-name all --output-dir <dir>` and point this key at "
+    "<dir>/<version>/evaluation/dev",
+    "evaluation.comet.checkpoint": "huggingface-cli download Unbabel/wmt22-comet-da "
+    "--local-dir <this path> (COMET also needs xlm-roberta-large in the HF cache: "
+    "huggingface-cli download FacebookAI/xlm-roberta-large)",
+}
+
+
+def _missing(key, path):
+    return ValueError(f"config key {key}: {path} does not exist; {DOWNLOAD_HINTS[key]}")
+
+
 def _check_config():
     """Cross-key checks a JSON schema cannot express; errors name the key."""
     for name in MERGES:
@@ -84,6 +101,11 @@ def _check_config():
             raise ValueError(f"config key bases.{base}.from: must name another base")
     if config["report"]["table1_merge"] not in NAMED_MERGES:
         raise ValueError("config key report.table1_merge: must name one of the merges")
+    if "synthetic" not in config:  # the demo generates these; a preset needs them at hand
+        if not Path(config["corpus"]["path"]).is_file():
+            raise _missing("corpus.path", config["corpus"]["path"])
+        if not Path(EVAL["dataset_dir"]).is_dir():
+            raise _missing("evaluation.dataset_dir", EVAL["dataset_dir"])
     for direction in config["corpus"]["templates"]:
         if direction not in DIRECTIONS:
             raise ValueError(f"config key corpus.templates.{direction}: not in directions")
@@ -110,9 +132,7 @@ def _check_evaluation():
                 ":comet_wmt22"
             )
     elif not COMET_DEMO and not Path(comet["checkpoint"]).exists():
-        raise ValueError(
-            f"config key evaluation.comet.checkpoint: {comet['checkpoint']} does not exist"
-        )
+        raise _missing("evaluation.comet.checkpoint", comet["checkpoint"])
     if "demo" in comet and not COMET_DEMO:
         raise ValueError("config key evaluation.comet.demo: only used with checkpoint: demo")
     for direction, entry in EVAL["translation"].items():
