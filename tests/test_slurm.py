@@ -131,6 +131,9 @@ def test_profile_per_rule_resources():
         assert res["continual_pretrain"]["gpu"] == gpus
         for rule in CPU_RULES:
             assert not {"gpu", "gpu_model", "gres"} & set(res[rule]), (path, rule)
+        for rule in ("prepare_corpus", "tokenize", "merge"):  # CPU jobs to a CPU partition
+            assert res[rule]["slurm_partition"] != profile["default-resources"]["slurm_partition"]
+        assert profile["retries"] >= 1  # a CPT job past its walltime resumes on the retry
         for rule in GPU_RULES + CPU_RULES:
             assert res[rule]["runtime"] and res[rule]["mem_mb"], (path, rule)
 
@@ -175,6 +178,7 @@ def test_grid_batching_dry_run(tmp_path, profile):
     assert counts["merge"] and counts["evaluate"]
     full = {**base, **block}
     full["set-resources"]["merge"]["gpu_model"] = base["set-resources"]["evaluate"]["gpu_model"]
+    full["set-resources"]["merge"]["slurm_partition"] = base["default-resources"]["slurm_partition"]
     batched = write_profile(tmp_path / "profile-b", full)
     proc = snakemake(work_b, "-n", "--profile", str(batched), *config, "--resources", "gpu=99")
     assert job_counts(proc.stdout) == counts
@@ -291,7 +295,8 @@ def test_cpt_on_real_slurm_two_gpus_sigterm_then_resume():
                                                        "mem_mb": 4000, "runtime": 30}}
     profile.pop("set-threads", None)
     profile.update({"slurm-status-command": "squeue", "seconds-between-status-checks": 2,
-                    "slurm-init-seconds-before-status-checks": 2, "latency-wait": 5})
+                    "slurm-init-seconds-before-status-checks": 2, "latency-wait": 5,
+                    "retries": 0})  # the profile's retry would resume at once: rerun by hand
     profile_dir = write_profile(shared_workdir() / "profile", profile)
     workdir = cpt_workdir()
     metrics, log = workdir / "logs" / "cpt.csv", workdir / "logs" / "cpt.log"
