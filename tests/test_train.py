@@ -250,6 +250,31 @@ def test_a_killed_run_resumes_from_its_last_checkpoint_and_ends_identical(
     assert not resume_dir.exists()  # removed once the run is complete
 
 
+def test_a_checkpoint_cut_short_is_never_resumed(data, tmp_path):
+    """SIGKILL while the step-8 checkpoint is being written (inside DeepSpeed's torch.save):
+    ``latest`` still names step 4, and the rerun resumes from there to the same weights."""
+    hp = dict(HP, checkpoint_every=4)
+    ref = tmp_path / "ref"
+    train(data.bin, data.meta, data.tok, ref, hp, architecture=ARCH, threads=1)
+    out = tmp_path / "out"
+    proc = train_in_child(data, out, hp, (
+        "import torch\n"
+        "save = torch.save\n"
+        "def killing_save(obj, path, *a, **k):\n"
+        "    if 'step8' in str(path): os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    return save(obj, path, *a, **k)\n"
+        "torch.save = killing_save\n"
+    ))
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    resume_dir = tmp_path / ".out.resume"
+    assert (resume_dir / "step8").is_dir()  # begun, not finished
+    assert (resume_dir / "latest").read_text().strip() == "step4"
+    rows = train(data.bin, data.meta, data.tok, out, hp, architecture=ARCH, threads=1)
+    assert [r["step"] for r in rows] == [3, 6, 9, 12]
+    a, b = load_file(str(ref / "model.safetensors")), load_file(str(out / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_a_checkpoint_of_other_hyperparameters_is_not_resumed(data, tmp_path):
     hp = dict(HP, checkpoint_every=4, steps=8)
     resume_dir = tmp_path / ".out.resume"

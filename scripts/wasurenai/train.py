@@ -443,15 +443,21 @@ def resume_path(out_dir) -> Path:
 
 def checkpoint(engine, resume_dir: Path, step: int, rows, fingerprint, logger) -> None:
     """DeepSpeed checkpoint after optimizer step ``step``; the data position, log rows and
-    RNG state go in its client state. DeepSpeed writes ``latest`` only after the tag's
-    files, so a checkpoint cut short is never the one resumed; older tags are removed."""
+    RNG state go in its client state. ``latest`` names the checkpoint to resume: it is
+    replaced atomically, and only once every rank has written all of its files (DeepSpeed's
+    own ``latest`` is written by rank 0 before the other ranks finish, and not atomically),
+    so a checkpoint cut short is never resumed. Older checkpoints go after that."""
     state = {"step": step, "rows": rows, "fingerprint": fingerprint,
              "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state()}
-    engine.save_checkpoint(str(resume_dir), tag=f"step{step}", client_state=state)
+    tag = f"step{step}"
+    engine.save_checkpoint(str(resume_dir), tag=tag, client_state=state, save_latest=False)
+    # save_checkpoint ends with a barrier: every rank's files of this tag are written
     if engine.global_rank == 0:
         write_json(resume_dir / "fingerprint.json", fingerprint)
+        with atomic_open(resume_dir / "latest") as fh:
+            fh.write(tag)
         for old in resume_dir.glob("step*"):
-            if old.name != f"step{step}":
+            if old.name != tag:
                 shutil.rmtree(old, ignore_errors=True)
     logger.info("checkpoint at step %d -> %s", step, resume_dir)
 
