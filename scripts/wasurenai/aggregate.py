@@ -1,11 +1,14 @@
-"""Evaluation JSONs -> the paper's Table 1 and Table 2 (Markdown and CSV).
+"""Evaluation JSONs -> the paper's Table 1 and Table 2 (Markdown, CSV, LaTeX, HTML).
 
 Table 1: per base, the base model, each CPT model and the Table-1 merge, with AVG and MT
 (llm-jp-eval) and per direction BERTScore, BLEU and COMET. Table 2: per base, AVG / MT of the
 base model and of every merge. The category table: every llm-jp-eval category of every
 model. Scores in 0-1 get 3 decimals, BLEU (0-100) 3 significant digits as in the paper
 (12.5, 7.07). A value that was not measured is "n/a", never 0, and the Markdown says why
-below the table (the reasons the evaluation JSONs give).
+below the table (the reasons the evaluation JSONs give). Markdown, LaTeX and HTML mark
+the best value per base (bold) and the second (italic / underlined); CSV stays plain. With a
+reference (``report.reference``), ``table{1,2}_vs_reference`` interleave its numbers and the
+deltas with ours. ``scores.csv``: every score of every model, unrounded, for the figures.
 """
 from __future__ import annotations
 
@@ -14,7 +17,9 @@ import math
 
 import pandas as pd
 
+from . import tables
 from .common import WorkflowError, atomic_open, first_log, get_logger, read_json
+from .reference import compare, load_reference
 
 NA = "n/a"
 METRIC_COLUMNS = (("BERTScore", "bert_score"), ("BLEU", "bleu"), ("COMET", "comet"))
@@ -74,11 +79,15 @@ class Notes:
             if column not in cols:
                 cols.append(column)
 
+    def lines(self) -> list[str]:
+        return [f"n/a in {', '.join(cols)}: {reason}" for reason, cols in self.reasons.items()]
+
     def markdown(self) -> str:
-        if not self.reasons:
-            return ""
-        lines = [f"- n/a in {', '.join(cols)}: {reason}" for reason, cols in self.reasons.items()]
-        return "\n" + "\n".join(lines) + "\n"
+        return markdown_notes(self.lines())
+
+
+def markdown_notes(lines: list[str]) -> str:
+    return "\n" + "\n".join(f"- {line}" for line in lines) + "\n" if lines else ""
 
 
 def _cell(value, kind, reason, column, notes: Notes | None) -> str:
@@ -161,16 +170,75 @@ def sweep_table(results: dict, bases: dict, sweeps: dict, directions: list) -> p
     return pd.DataFrame(rows, columns=None if rows else ["base", "sweep", "point", "AVG", "MT"])
 
 
-def write_table(df: pd.DataFrame, md_path, csv_path, notes: Notes | None = None) -> None:
+def model_kind(model: str, directions: list, sweeps: dict) -> str:
+    return ("base" if model == "base" else "cpt" if model in directions
+            else "sweep" if model in sweeps else "merge")
+
+
+def scores_table(results: dict, bases: dict, models: list[str], labels: dict, directions: list,
+                 sweeps: dict) -> pd.DataFrame:
+    """Every score of every model, unrounded (empty where not measured): one row per base and
+    model, with its kind (base, cpt, merge, sweep), display label and sweep."""
+    categories = []
+    for key in results:
+        for cat in results[key].get("categories") or {}:
+            categories.append(cat) if cat not in categories else None
+    rows = []
+    for base, base_label in bases.items():
+        for model in models:
+            res = _result(results, base, model)
+            kind = model_kind(model, directions, sweeps)
+            label = {"base": "base model", "cpt": f"CPT {model}"}.get(kind) or labels.get(model, model)
+            row = {"base": base, "base_label": base_label, "model": model, "label": label,
+                   "kind": kind, "sweep": sweeps.get(model, {}).get("sweep", ""),
+                   "AVG": _finite(res.get("AVG")), "MT": _finite(res.get("MT"))}
+            for direction in directions:
+                scores = (res.get("translation") or {}).get(direction) or {}
+                for column, key in METRIC_COLUMNS:
+                    row[f"{direction} {column}"] = _finite(scores.get(key))
+            for cat in categories:
+                row[f"category:{cat}"] = _finite((res.get("categories") or {}).get(cat))
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _finite(value):
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None
+
+
+def write_table(df: pd.DataFrame, md_path, csv_path, notes: Notes | list | None = None, *,
+                tex_path=None, html_path=None, title: str = "", mark_columns=None,
+                group: str | None = "base", blank_repeats: int = 1, across: str = "rows") -> None:
+    """CSV (plain), Markdown, and where asked LaTeX and HTML, with the best / second per
+    ``group`` marked in ``mark_columns`` (none marked when None)."""
+    lines = notes.lines() if isinstance(notes, Notes) else list(notes or [])
+    mark = tables.marks(df, mark_columns, group, across) if mark_columns else {}
+    legend = [tables.LEGEND_MD] if mark else []
     with atomic_open(csv_path) as fh:
         df.to_csv(fh, index=False)
     with atomic_open(md_path) as fh:
-        fh.write(df.to_markdown(index=False, tablefmt="github", disable_numparse=True) + "\n")
-        fh.write(notes.markdown() if notes else "")
+        fh.write(tables.markdown(df, mark))
+        fh.write(markdown_notes(lines + legend))
+    if tex_path:
+        tex_legend = [tables.LEGEND_TEX[2:]] if mark else []
+        with atomic_open(tex_path) as fh:
+            fh.write(tables.latex(df, mark, group, notes=lines + tex_legend,
+                                  blank_repeats=blank_repeats))
+    if html_path:
+        html_legend = [tables.LEGEND_MD.replace("italic", "underlined")] if mark else []
+        with atomic_open(html_path) as fh:
+            fh.write(tables.html_table(df, mark, title, lines + html_legend))
+
+
+def _out(smk, name):
+    return getattr(smk.output, name, None)
 
 
 def main(smk) -> None:
     logger = get_logger("aggregate", first_log(smk))
+    reference_path = getattr(smk.input, "reference", None)
+    reference = load_reference(reference_path) if reference_path else None
     results = load_results(list(smk.params.runs), [str(p) for p in smk.input.evals])
     bases, merges = dict(smk.params.bases), dict(smk.params.merges)
     directions = list(smk.params.directions)
@@ -181,10 +249,32 @@ def main(smk) -> None:
     sweeps = dict(getattr(smk.params, "sweeps", None) or {})
     labels = {**merges, **{m: info["label"] for m, info in sweeps.items()}}
     tc = category_table(results, bases, labels, models, notes_c)
-    write_table(t1, smk.output.table1_md, smk.output.table1_csv, notes1)
-    write_table(t2, smk.output.table2_md, smk.output.table2_csv)
-    write_table(tc, smk.output.categories_md, smk.output.categories_csv, notes_c)
+    t1_scores, t2_scores = list(t1.columns[2:]), list(t2.columns[1:])
+    write_table(t1, smk.output.table1_md, smk.output.table1_csv, notes1, mark_columns=t1_scores,
+                tex_path=_out(smk, "table1_tex"), html_path=_out(smk, "table1_html"),
+                title="Table 1")
+    write_table(t2, smk.output.table2_md, smk.output.table2_csv, mark_columns=t2_scores,
+                tex_path=_out(smk, "table2_tex"), html_path=_out(smk, "table2_html"),
+                title="Table 2: AVG / MT", across="columns")
+    write_table(tc, smk.output.categories_md, smk.output.categories_csv, notes_c,
+                html_path=_out(smk, "categories_html"), title="Every llm-jp-eval category")
     with atomic_open(smk.output.sweeps_csv) as fh:
         sweep_table(results, bases, sweeps, directions).to_csv(fh, index=False)
+    if _out(smk, "scores_csv"):
+        with atomic_open(smk.output.scores_csv) as fh:
+            scores_table(results, bases, models, labels, directions, sweeps).to_csv(fh, index=False)
+    if reference:
+        for name, ours, keys, scores in (("table1", t1, ["base", "model"], t1_scores),
+                                         ("table2", t2, ["base"], t2_scores)):
+            notes = [f"{reference['label']}: {reference['source']}"] if reference["source"] else []
+            both = compare(ours, reference, name, keys, scores, notes)
+            write_table(both, smk.output[f"{name}_ref_md"], smk.output[f"{name}_ref_csv"], notes,
+                        tex_path=smk.output[f"{name}_ref_tex"],
+                        html_path=smk.output[f"{name}_ref_html"],
+                        title=f"{name.replace('table', 'Table ')}: ours, {reference['label']}, "
+                              f"{DELTA_WORD}", group="base", blank_repeats=len(keys))
     logger.info("Table 1\n%s\nTable 2\n%s\nCategories\n%s", t1.to_string(index=False),
                 t2.to_string(index=False), tc.to_string(index=False))
+
+
+DELTA_WORD = "difference"
