@@ -1,0 +1,2 @@
+from wasurenai.report import plot_retention
+plot_retention(snakemake)  # noqa: F821

@@ -1,0 +1,2 @@
+from wasurenai.report import plot_tradeoff
+plot_tradeoff(snakemake)  # noqa: F821

@@ -1,0 +1,2 @@
+from wasurenai.report import recommend
+recommend(snakemake)  # noqa: F821

@@ -1,0 +1,236 @@
+"""Beyond the paper: the AVG-MT trade-off, per-category retention, a merge under a budget.
+
+All three read ``scores.csv`` (``aggregate.scores_table``: every score of every model,
+unrounded). Scores are on llm-jp-eval's 0-1 scale; "one point" of AVG is 0.01.
+
+- Pareto frontier: the models no other model of the same base beats on both AVG and MT
+  (at least as good on both and better on one).
+- Retention: each CPT model's and merge's category score as a percentage of its base
+  model's (100 % = nothing forgotten); n/a where either is not measured or the base
+  scores 0.
+- Budget: among the merges (named merges and sweep points) of a base whose AVG is at most
+  ``max_avg_drop`` below the base model's, the one with the highest ``maximise`` score.
+"""
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+
+from .common import WorkflowError, atomic_open, write_json
+
+MERGE_KINDS = ("merge", "sweep")
+TRANSLATION_METRICS = ("BERTScore", "BLEU", "COMET")
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def read_scores(path) -> pd.DataFrame:
+    """scores.csv; a missing column fails naming the file and the column."""
+    try:
+        df = pd.read_csv(path, keep_default_na=True, dtype={"sweep": str})
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise WorkflowError(f"{path}: not a readable scores table ({err})") from err
+    for column in ("base", "base_label", "model", "label", "kind", "AVG", "MT"):
+        if column not in df.columns:
+            raise WorkflowError(f"{path}: no column {column!r}")
+    df["sweep"] = df["sweep"].fillna("") if "sweep" in df else ""
+    return df
+
+
+def pareto_front(df: pd.DataFrame, x: str = "MT", y: str = "AVG") -> pd.Series:
+    """True for the rows not dominated on (x, y), both maximised; rows with a missing x or
+    y are never on the front."""
+    ok = df[x].map(_finite) & df[y].map(_finite)
+    front = pd.Series(False, index=df.index)
+    for i in df.index[ok]:
+        xi, yi = df.at[i, x], df.at[i, y]
+        dominated = False
+        for j in df.index[ok]:
+            xj, yj = df.at[j, x], df.at[j, y]
+            if xj >= xi and yj >= yi and (xj > xi or yj > yi):
+                dominated = True
+                break
+        front[i] = not dominated
+    return front
+
+
+def frontier_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """Every model with its AVG, MT and whether it is on its base's Pareto frontier."""
+    out = scores[["base", "base_label", "model", "label", "kind", "AVG", "MT"]].copy()
+    out["pareto"] = False
+    for _, rows in scores.groupby("base", sort=False):
+        out.loc[rows.index, "pareto"] = pareto_front(rows)
+    return out
+
+
+def category_columns(scores: pd.DataFrame) -> list[str]:
+    """The categories that have a score for at least one base model."""
+    cols = [c for c in scores.columns if c.startswith("category:")]
+    bases = scores[scores["kind"] == "base"]
+    return [c for c in cols if bases[c].map(_finite).any()]
+
+
+def retention_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per base, every CPT model and merge: each category and AVG as % of the base model's."""
+    columns = [*category_columns(scores), "AVG"]
+    rows = []
+    for base, group in scores.groupby("base", sort=False):
+        ref = group[group["kind"] == "base"]
+        if ref.empty:
+            raise WorkflowError(f"scores: no base model row for base {base!r}")
+        ref = ref.iloc[0]
+        for _, row in group[group["kind"] != "base"].iterrows():
+            out = {"base": base, "base_label": row["base_label"], "model": row["model"],
+                   "label": row["label"], "kind": row["kind"]}
+            for column in columns:
+                a, b = row[column], ref[column]
+                ok = _finite(a) and _finite(b) and b > 0
+                out[column.removeprefix("category:")] = 100.0 * a / b if ok else None
+            rows.append(out)
+    return pd.DataFrame(rows)
+
+
+def metric_column(name: str, categories: list[str], directions: list[str]) -> str:
+    """The scores.csv column a budget's ``maximise`` names: MT, AVG, a category, or
+    "<direction> <BERTScore|BLEU|COMET>"; anything else fails naming the key."""
+    if name in ("MT", "AVG"):
+        return name
+    if name in categories:
+        return f"category:{name}"
+    direction, _, metric = name.partition(" ")
+    if direction in directions and metric in TRANSLATION_METRICS:
+        return name
+    options = ["MT", "AVG", *(c for c in categories if c not in ("MT", "AVG")),
+               *(f"{d} {m}" for d in directions for m in TRANSLATION_METRICS)]
+    raise WorkflowError(f"config key report.budget.maximise: {name!r} is not one of "
+                        f"{', '.join(options)}")
+
+
+def _fmt(value, column) -> str:
+    from .aggregate import fmt
+
+    return fmt(value, "bleu" if column.endswith("BLEU") else "score")
+
+
+def recommend(scores: pd.DataFrame, max_avg_drop: float, maximise: str,
+              directions: list[str]) -> dict:
+    """Per base: the merge with the highest ``maximise`` score among those whose AVG is at
+    most ``max_avg_drop`` (0-1 scale) below the base model's; ties go to the higher AVG,
+    then to the first listed. When none fits, the reason and the closest merge."""
+    categories = [c.removeprefix("category:") for c in scores.columns if c.startswith("category:")]
+    column = metric_column(maximise, categories, directions)
+    out = {"budget": {"max_avg_drop": max_avg_drop, "maximise": maximise,
+                      "unit": "AVG on llm-jp-eval's 0-1 scale: 0.01 = one point"},
+           "bases": {}}
+    for base, group in scores.groupby("base", sort=False):
+        ref = group[group["kind"] == "base"].iloc[0]
+        merges = group[group["kind"].isin(MERGE_KINDS)]
+        entry = {"base_label": ref["base_label"], "base_model": {"AVG": _num(ref["AVG"]),
+                                                                   maximise: _num(ref[column])},
+                 "recommended": None, "fitting": [], "reason": ""}
+        out["bases"][base] = entry
+        if merges.empty:
+            entry["reason"] = "no merges are configured"
+            continue
+        if not _finite(ref["AVG"]):
+            entry["reason"] = "the base model's AVG was not measured"
+            continue
+        measured = merges[merges["AVG"].map(_finite) & merges[column].map(_finite)]
+        if measured.empty:
+            entry["reason"] = f"no merge has both AVG and {maximise} measured"
+            continue
+        drop = ref["AVG"] - measured["AVG"]
+        fits = measured[drop <= max_avg_drop + 1e-12].copy()
+        if fits.empty:
+            closest = measured.loc[drop.idxmin()]
+            entry["reason"] = (
+                f"no merge loses at most {max_avg_drop:g} AVG: the smallest loss is "
+                f"{ref['AVG'] - closest['AVG']:.3f} ({closest['label']}, AVG "
+                f"{closest['AVG']:.3f} vs the base model's {ref['AVG']:.3f})")
+            continue
+        fits["_order"] = range(len(fits))
+        fits = fits.sort_values([column, "AVG", "_order"], ascending=[False, False, True])
+        entry["fitting"] = [_pick(row, ref, column, maximise) for _, row in fits.iterrows()]
+        entry["recommended"] = entry["fitting"][0]
+    return out
+
+
+def _num(value):
+    return float(value) if _finite(value) else None
+
+
+def _pick(row, ref, column, maximise) -> dict:
+    return {"model": row["model"], "label": row["label"], "AVG": float(row["AVG"]),
+            "avg_drop": float(ref["AVG"] - row["AVG"]), maximise: float(row[column]),
+            "gain_over_base": (float(row[column] - ref[column]) if _finite(ref[column]) else None)}
+
+
+def recommendation_frame(rec: dict) -> tuple[pd.DataFrame, str, list[str]]:
+    """The recommendation as a table, its title and notes (for Markdown and HTML)."""
+    budget = rec["budget"]
+    metric, drop = budget["maximise"], budget["max_avg_drop"]
+    title = f"Recommended merge: lose at most {drop:g} AVG, maximise {metric}"
+    notes = [
+        f"AVG and the scores are on llm-jp-eval's 0-1 scale (BLEU 0-100): a budget of "
+        f"{drop:g} AVG is {100 * drop:g} point{'' if 100 * drop == 1 else 's'} on a 0-100 scale.",
+        "Candidates: every named merge and sweep point of the base; changes are against the "
+        "base model; the budget is checked on unrounded AVG. Ties in the maximised score go "
+        "to the higher AVG.",
+    ]
+    rows, beaten = [], []
+    for entry in rec["bases"].values():
+        pick = entry["recommended"]
+        base_avg, base_metric = entry["base_model"]["AVG"], entry["base_model"][metric]
+        row = {"base": entry["base_label"], "base model AVG": _fmt(base_avg, "AVG"),
+               f"base model {metric}": _fmt(base_metric, metric)}
+        if pick is None:
+            row.update({"recommended merge": f"none: {entry['reason']}", "AVG (change)": "",
+                        f"{metric} (change)": "", "also within budget": ""})
+        else:
+            others = ", ".join(p["label"] for p in entry["fitting"][1:4])
+            more = len(entry["fitting"]) - 4
+            others += f", and {more} more" if more > 0 else ""
+            gain = pick["gain_over_base"]
+            row.update({"recommended merge": f"{pick['label']} ({pick['model']})",
+                        "AVG (change)": f"{_fmt(pick['AVG'], 'AVG')} ({_signed(-pick['avg_drop'], 'AVG')})",
+                        f"{metric} (change)": f"{_fmt(pick[metric], metric)} ({_signed(gain, metric)})",
+                        "also within budget": others or "-"})
+            if gain is not None and gain <= 0:
+                beaten.append(entry["base_label"])
+        rows.append(row)
+    if beaten:
+        notes.append(f"{', '.join(beaten)}: no merge within the budget beats the base model's "
+                     f"{metric}; the base model itself is the better choice there.")
+    columns = ["base", "recommended merge", "AVG (change)", f"{metric} (change)", "base model AVG",
+               f"base model {metric}", "also within budget"]
+    return pd.DataFrame(rows, columns=columns), title, notes
+
+
+def _signed(value, column) -> str:
+    """A change with its sign, as displayed (no "-0.000")."""
+    if value is None:
+        return "n/a"
+    text = _fmt(abs(value), column)
+    if float(text) == 0:
+        return text
+    return ("+" if value > 0 else "-") + text
+
+
+def write_recommendation(rec: dict, md_path, json_path, html_path=None) -> None:
+    from .tables import html_table, markdown
+
+    df, title, notes = recommendation_frame(rec)
+    write_json(json_path, rec)
+    with atomic_open(md_path) as fh:
+        fh.write(f"# {title}\n\n" + markdown(df) + "\n" + "".join(f"- {n}\n" for n in notes))
+    if html_path:
+        with atomic_open(html_path) as fh:
+            fh.write(html_table(df, title=title, notes=notes))
+
+
+def dumps(rec: dict) -> str:
+    return json.dumps(rec, ensure_ascii=False, indent=2)
