@@ -14,6 +14,9 @@ if not workflow.overwrite_configfiles:
 
 
 
+report: "workflow/report/workflow.rst"  # snakemake --report report.html: tables, figures, captions
+
+
 include: "workflow/rules/common.smk"
 wildcard_constraints:
     base="|".join(map(re.escape, BASES)) if BASES else "(?!)",

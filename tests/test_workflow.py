@@ -143,6 +143,32 @@ def test_paper_preset_dry_run_lists_the_full_dag(workdir):
     assert counts["merge"] == 2 * (4 + 9 + 9)  # Table 2's merges and the Figure 2 sweeps
     assert counts["evaluate"] == 2 * (3 + 4 + 18)
     assert "demo_comet" not in counts and "synthesize_data" not in counts
+    for rule in ("aggregate", "plot_sweeps", "plot_tradeoff", "plot_retention", "recommend",
+                 "plot_training"):  # the report: one job each, reference tables included
+        assert counts[rule] == 1, rule
+
+
+def test_report_config_errors_name_the_key(workdir):
+    bad_ref = workdir / "ref.yaml"
+    bad_ref.write_text("table1:\n  Base:\n    base: {AVG: 0.4, ja-en BLUE: 12}\n")
+    cases = [
+        (lambda c: c["report"].update(reference=str(workdir / "nope.yaml")), "report.reference"),
+        (lambda c: c["report"].update(reference=str(bad_ref)), "'ja-en BLUE' is not a Table 1 column"),
+        (lambda c: c["report"].update(budget={"max_avg_drop": 0.01, "maximise": "BLEU"}),
+         "report.budget.maximise: 'BLEU' is not one of MT, AVG, "),
+        (lambda c: c["report"].update(budget={"max_avg_drop": -1, "maximise": "MT"}), "max_avg_drop"),
+    ]
+    for mutate, message in cases:
+        proc = dry_run(workdir, _write_config(workdir, mutate), check=False)
+        assert proc.returncode != 0 and message in proc.stderr + proc.stdout, message
+
+
+def test_default_dag_has_the_report(workdir):
+    counts = job_counts(dry_run(workdir, REPO / "config.yaml").stdout)
+    for rule in ("plot_sweeps", "plot_tradeoff", "plot_retention", "recommend", "plot_training"):
+        assert counts[rule] == 1, rule
+    cfg = _write_config(workdir, lambda c: c.pop("sweeps"))
+    assert "plot_sweeps" not in job_counts(dry_run(workdir, cfg).stdout)  # no sweeps, no Figure 2
 
 
 def test_paper_preset_missing_model_without_hub_says_what_to_download(workdir):

@@ -4,7 +4,7 @@
 #   R/corpus/               cleaned, sampled, prompt-formatted text per direction (+ reports)
 #   R/tokens/{tokenizer}/   packed token windows
 #   R/models/base|cpt|merged/  HF model directories
-#   R/eval/{base}/{model}.json ; R/tables/ ; R/logs/ ; R/benchmarks/
+#   R/eval/{base}/{model}.json ; R/tables/ ; R/figures/ ; R/logs/ ; R/benchmarks/
 import functools
 import os
 import re
@@ -226,7 +226,7 @@ def train_hp(section):
 
 
 def all_targets():
-    return rules.aggregate.output
+    return report_targets()  # workflow/rules/report.smk: the tables, figures and recommendation
 
 
 def demo_base_inputs(wildcards):
@@ -242,3 +242,76 @@ def demo_base_inputs(wildcards):
         inputs["model"] = base_model_dir(spec["from"])
     return inputs
 
+
+# --- the report (workflow/rules/report.smk) -------------------------------------------------
+from wasurenai.reference import load_reference  # noqa: E402
+from wasurenai.tradeoff import metric_column  # noqa: E402
+
+REPORT = config["report"]
+
+
+def _reference_path(path):
+    """report.reference, relative to the working directory or else to the workflow's own
+    directory (where configs/reference/paper.yaml ships)."""
+    if not path or Path(path).exists() or Path(path).is_absolute():
+        return path
+    shipped = Path(workflow.basedir) / path
+    return str(shipped) if shipped.exists() else path
+
+
+REFERENCE = _reference_path(REPORT.get("reference"))
+TABLES_DIR = f"{R}/tables"
+FIGURES_DIR = f"{R}/figures"
+SWEEPS = config.get("sweeps") or {}
+
+
+def _check_report():
+    """report.reference and report.budget, checked when the DAG is built; errors name the key."""
+    if REFERENCE:
+        if not Path(REFERENCE).is_file():
+            raise ValueError(f"config key report.reference: {REFERENCE} is not a file")
+        try:
+            load_reference(REFERENCE)
+        except WorkflowError as err:
+            raise ValueError(f"config key report.reference: {err}") from None
+    categories = list(resolve_categories(EVAL["categories"]))
+    try:
+        metric_column(REPORT["budget"]["maximise"], categories, DIRECTIONS)
+    except WorkflowError as err:
+        raise ValueError(str(err)) from None
+
+
+_check_report()
+
+
+def tables_report(name, caption):
+    return report(f"{TABLES_DIR}/{name}.html", caption=f"../report/{caption}.rst", category="1. Tables")
+
+
+def reference_outputs():
+    """The comparison tables, when a reference is configured."""
+    if not REFERENCE:
+        return {}
+    outputs = {}
+    for table in ("table1", "table2"):
+        for ext in ("md", "csv", "tex"):
+            outputs[f"{table}_ref_{ext}"] = f"{TABLES_DIR}/{table}_vs_reference.{ext}"
+        outputs[f"{table}_ref_html"] = tables_report(f"{table}_vs_reference", f"{table}_vs_reference")
+    return outputs
+
+
+def training_runs():
+    """Every model whose directory holds a train_log.csv: the CPT runs and the demo bases."""
+    runs = [{"base": b, "label": config["bases"][b]["label"], "run": d, "kind": "cpt"}
+            for b in BASES for d in DIRECTIONS]
+    runs += [{"base": b, "label": config["bases"][b]["label"], "run": config["bases"][b]["demo"],
+              "kind": "demo"} for b in DEMO_BASES]
+    return runs
+
+
+def report_targets():
+    targets = [*rules.aggregate.output, *rules.plot_tradeoff.output, *rules.plot_retention.output,
+               *rules.recommend.output, *rules.plot_training.output]
+    if SWEEPS:
+        targets += rules.plot_sweeps.output
+    return targets

@@ -1,17 +1,29 @@
-# Aggregation into the paper's Table 1 and Table 2.
+# The report: the paper's Tables 1 and 2 (Markdown, CSV, LaTeX, HTML; with the reference's
+# numbers beside ours when report.reference is set), Figure 2, the AVG-MT trade-off with its
+# Pareto frontier, per-category retention, the merge recommended under report.budget and the
+# training loss curves. `snakemake --report report.html` collects them with their captions.
+# Helpers (REFERENCE, training_runs, report_targets, ...) live in common.smk.
 
 
 rule aggregate:
     input:
         evals=[f"{R}/eval/{run['base']}/{run['model']}.json" for run in eval_runs()],
+        **({"reference": REFERENCE} if REFERENCE else {}),
     output:
-        table1_md=f"{R}/tables/table1.md",
-        table1_csv=f"{R}/tables/table1.csv",
-        table2_md=f"{R}/tables/table2.md",
-        table2_csv=f"{R}/tables/table2.csv",
-        categories_md=f"{R}/tables/categories.md",
-        categories_csv=f"{R}/tables/categories.csv",
-        sweeps_csv=f"{R}/tables/sweeps.csv",
+        table1_md=f"{TABLES_DIR}/table1.md",
+        table1_csv=f"{TABLES_DIR}/table1.csv",
+        table1_tex=f"{TABLES_DIR}/table1.tex",
+        table1_html=tables_report("table1", "table1"),
+        table2_md=f"{TABLES_DIR}/table2.md",
+        table2_csv=f"{TABLES_DIR}/table2.csv",
+        table2_tex=f"{TABLES_DIR}/table2.tex",
+        table2_html=tables_report("table2", "table2"),
+        categories_md=f"{TABLES_DIR}/categories.md",
+        categories_csv=f"{TABLES_DIR}/categories.csv",
+        categories_html=tables_report("categories", "categories"),
+        sweeps_csv=f"{TABLES_DIR}/sweeps.csv",
+        scores_csv=f"{TABLES_DIR}/scores.csv",
+        **reference_outputs(),
     params:
         runs=eval_runs(),
         bases={b: spec["label"] for b, spec in config["bases"].items()},
@@ -19,10 +31,93 @@ rule aggregate:
         sweeps={m: {"sweep": s["sweep"], "point": s["point"], "label": s["label"]}
                 for m, s in ALL_MERGES.items() if "sweep" in s},
         directions=DIRECTIONS,
-        table1_merge=config["report"]["table1_merge"],
+        table1_merge=REPORT["table1_merge"],
     log:
         f"{R}/logs/aggregate.log",
     conda:
-        "../../envs/core.yaml"
+        "../../envs/report.yaml"
     script:
         "../../scripts/aggregate.py"
+
+
+rule plot_sweeps:
+    input:
+        sweeps=rules.aggregate.output.sweeps_csv,
+        scores=rules.aggregate.output.scores_csv,
+    output:
+        png=report(f"{FIGURES_DIR}/figure2.png", caption="../report/figure2.rst", category="2. Figure 2"),
+        svg=f"{FIGURES_DIR}/figure2.svg",
+    params:
+        sweeps={n: {"label": s["label"], "method": s["method"]} for n, s in SWEEPS.items()},
+        directions=DIRECTIONS,
+    log:
+        f"{R}/logs/plot_sweeps.log",
+    conda:
+        "../../envs/report.yaml"
+    script:
+        "../../scripts/plot_sweeps.py"
+
+
+rule plot_tradeoff:
+    input:
+        scores=rules.aggregate.output.scores_csv,
+    output:
+        png=report(f"{FIGURES_DIR}/tradeoff.png", caption="../report/tradeoff.rst", category="3. Beyond the paper"),
+        svg=f"{FIGURES_DIR}/tradeoff.svg",
+        csv=f"{TABLES_DIR}/pareto.csv",
+    log:
+        f"{R}/logs/plot_tradeoff.log",
+    conda:
+        "../../envs/report.yaml"
+    script:
+        "../../scripts/plot_tradeoff.py"
+
+
+rule plot_retention:
+    input:
+        scores=rules.aggregate.output.scores_csv,
+    output:
+        png=report(f"{FIGURES_DIR}/retention.png", caption="../report/retention.rst", category="3. Beyond the paper"),
+        svg=f"{FIGURES_DIR}/retention.svg",
+        csv=f"{TABLES_DIR}/retention.csv",
+    log:
+        f"{R}/logs/plot_retention.log",
+    conda:
+        "../../envs/report.yaml"
+    script:
+        "../../scripts/plot_retention.py"
+
+
+rule recommend:
+    input:
+        scores=rules.aggregate.output.scores_csv,
+    output:
+        md=f"{TABLES_DIR}/recommendation.md",
+        json=f"{TABLES_DIR}/recommendation.json",
+        html=report(f"{TABLES_DIR}/recommendation.html", caption="../report/recommendation.rst",
+                    category="3. Beyond the paper"),
+    params:
+        budget=REPORT["budget"],
+        directions=DIRECTIONS,
+    log:
+        f"{R}/logs/recommend.log",
+    conda:
+        "../../envs/report.yaml"
+    script:
+        "../../scripts/recommend.py"
+
+
+rule plot_training:
+    input:
+        models=[model_dir(r["base"], r["run"] if r["kind"] == "cpt" else "base") for r in training_runs()],
+    output:
+        png=report(f"{FIGURES_DIR}/training_loss.png", caption="../report/training_loss.rst", category="4. Training"),
+        svg=f"{FIGURES_DIR}/training_loss.svg",
+    params:
+        runs=training_runs(),
+    log:
+        f"{R}/logs/plot_training.log",
+    conda:
+        "../../envs/report.yaml"
+    script:
+        "../../scripts/plot_training.py"
