@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test bench bench-merge dry-run lint clean slurm-test
+.PHONY: demo test bench bench-merge dry-run lint clean slurm-test report
 
 $(STAMP): requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ demo: $(STAMP)
 	@echo
 	@echo "Tables: results/tables/table1.md results/tables/table2.md"
 	@cat results/tables/table1.md results/tables/table2.md
+
+report: $(STAMP)  # after `make demo`: report.html with the tables, figures and captions
+	$(SNAKEMAKE) --profile profiles/local --report report.html
 
 dry-run: $(STAMP)
 	$(SNAKEMAKE) --profile profiles/local -n
