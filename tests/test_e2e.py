@@ -63,6 +63,34 @@ def test_table2_has_every_merge(smoke_run):
     assert "TIES-DARE" in md and "Instruct" in md
 
 
+def test_report_tables_figures_and_recommendation(smoke_run):
+    tables, figures = smoke_run / "results" / "tables", smoke_run / "results" / "figures"
+    for name in ("table1", "table2"):
+        tex = (tables / f"{name}.tex").read_text()
+        assert "\\begin{tabular}" in tex and "\\textbf{" in tex and "Instruct" in tex
+        assert "<b>" in (tables / f"{name}.html").read_text()
+    for name in ("figure2", "tradeoff", "retention", "training_loss"):
+        assert (figures / f"{name}.png").stat().st_size > 20_000, name
+        assert "<svg" in (figures / f"{name}.svg").read_text(), name
+    rec = json.loads((tables / "recommendation.json").read_text())
+    assert set(rec["bases"]) == {"tiny", "tiny-instruct"}
+    assert rec["budget"] == {"max_avg_drop": 0.01, "maximise": "MT",
+                             "unit": "AVG on llm-jp-eval's 0-1 scale: 0.01 = one point"}
+    front = pd.read_csv(tables / "pareto.csv")
+    assert len(front) == 20 and front.groupby("base")["pareto"].any().all()
+
+
+def test_snakemake_report_renders(smoke_run):
+    """`snakemake --report` after the run: one HTML with the tables, figures and captions."""
+    snakemake(smoke_run, *CONFIGS, "--report", "report.html")
+    html = (smoke_run / "report.html").read_text()
+    for caption in ("the paper&#x27;s layout", "Pareto frontier", "Retention per category",
+                    "Training loss curves", "base-share sweeps", "under a budget"):
+        assert caption in html or caption.replace("&#x27;", "'") in html, caption
+    for name in ("figure2.png", "tradeoff.png", "retention.png", "training_loss.png", "table1.html"):
+        assert name in html, name
+
+
 def test_corpus_report_counts_drops(smoke_run):
     report = json.loads((smoke_run / "results" / "corpus" / "ja-en.report.json").read_text())
     assert report["sampled"] == 300
@@ -96,6 +124,8 @@ def overlay(tmp_path, text: str) -> str:
 
 
 TABLES = "results/tables/table1.md"
+REPORT = {TABLES, "results/figures/figure2.png", "results/figures/tradeoff.png",
+          "results/figures/retention.png", "results/tables/recommendation.md"}  # all downstream of the tables
 BASE_NAMES = ("tiny", "tiny-instruct")
 
 
@@ -106,13 +136,13 @@ def merge_and_eval(merge: str) -> set[str]:
 
 def test_changing_one_merge_reruns_that_merge_its_evaluation_and_the_tables(smoke_run, tmp_path):
     extra = overlay(tmp_path, "merges:\n  ties:\n    density: 0.7\n")
-    assert planned(smoke_run, extra) == merge_and_eval("ties") | {TABLES}
+    assert planned(smoke_run, extra) == merge_and_eval("ties") | REPORT
 
 
 def test_adding_a_merge_runs_only_that_merge(smoke_run, tmp_path):
     extra = overlay(tmp_path, "merges:\n  new-point:\n    label: New\n    method: linear\n"
                               "    weights: {base: 0.8, ja-en: 0.1, en-ja: 0.1}\n")
-    assert planned(smoke_run, extra) == merge_and_eval("new-point") | {TABLES}
+    assert planned(smoke_run, extra) == merge_and_eval("new-point") | REPORT
 
 
 def test_retraining_one_cpt_model_reruns_exactly_the_merges_that_include_it(smoke_run):
@@ -120,7 +150,7 @@ def test_retraining_one_cpt_model_reruns_exactly_the_merges_that_include_it(smok
     got = planned(smoke_run, "--forcerun", cpt)
     merges = {"linear", "ties", "dare", "ties-dare",  # every merge but enja-only uses ja-en
               "linear-sweep-share0.5", "ties-sweep-share0.5-density0.4"}
-    expected = {cpt, "results/eval/tiny/ja-en.json", TABLES}
+    expected = {cpt, "results/eval/tiny/ja-en.json", *REPORT, "results/figures/training_loss.png"}
     expected |= {f"results/models/merged/tiny/{m}" for m in merges}
     expected |= {f"results/eval/tiny/{m}.json" for m in merges}
     assert got == expected

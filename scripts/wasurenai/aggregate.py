@@ -271,10 +271,8 @@ def main(smk) -> None:
             write_table(both, smk.output[f"{name}_ref_md"], smk.output[f"{name}_ref_csv"], notes,
                         tex_path=smk.output[f"{name}_ref_tex"],
                         html_path=smk.output[f"{name}_ref_html"],
-                        title=f"{name.replace('table', 'Table ')}: ours, {reference['label']}, "
-                              f"{DELTA_WORD}", group="base", blank_repeats=len(keys))
+                        title=f"{name.replace('table', 'Table ')}: ours, {reference['label']} "
+                              "and the difference", group="base", blank_repeats=len(keys))
     logger.info("Table 1\n%s\nTable 2\n%s\nCategories\n%s", t1.to_string(index=False),
                 t2.to_string(index=False), tc.to_string(index=False))
 
-
-DELTA_WORD = "difference"

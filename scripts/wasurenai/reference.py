@@ -92,24 +92,22 @@ def load_reference(path) -> dict:
     return out
 
 
+def _fmt(value, kind: str) -> str:
+    from .aggregate import fmt  # aggregate imports this module
+
+    return fmt(value, kind)
+
+
 def fmt_delta(value: float | None, kind: str) -> str:
     """ours - reference, signed: 3 decimals for 0-1 scores, 3 significant digits for BLEU."""
-    from .aggregate import fmt
-
     if value is None:
         return "n/a"
-    text = fmt(abs(value), kind)
+    text = _fmt(abs(value), kind)
     return ("+" if value > 0 else "-" if value < 0 else "") + text
 
 
 def _kind(column: str) -> str:
     return "bleu" if column.endswith("BLEU") else "score"
-
-
-def _ref_cell(value: float | None, kind: str) -> str:
-    from .aggregate import fmt
-
-    return fmt(value, kind)
 
 
 def compare(ours: pd.DataFrame, reference: dict, table: str, key_columns: list[str],
@@ -129,7 +127,7 @@ def compare(ours: pd.DataFrame, reference: dict, table: str, key_columns: list[s
             entry = ref.get(base, {}).get(row["model"])
             if entry is None:
                 missing.append(f"{base} / {row['model']}")
-            ref_cells = {c: _ref_cell((entry or {}).get(c), _kind(c)) for c in score_columns}
+            ref_cells = {c: _fmt((entry or {}).get(c), _kind(c)) for c in score_columns}
         else:
             entry = ref.get(base)
             if entry is None:
@@ -137,7 +135,7 @@ def compare(ours: pd.DataFrame, reference: dict, table: str, key_columns: list[s
             ref_cells = {}
             for c in score_columns:
                 scores = (entry or {}).get(c) or {}
-                ref_cells[c] = PART_SEP.join(_ref_cell(scores.get(k), "score") for k in TABLE2_SCORES)
+                ref_cells[c] = PART_SEP.join(_fmt(scores.get(k), "score") for k in TABLE2_SCORES)
         deltas = {}
         for c in score_columns:
             pieces = []
@@ -150,10 +148,11 @@ def compare(ours: pd.DataFrame, reference: dict, table: str, key_columns: list[s
         rows.append({**keys, "source": DELTA, **deltas})
     if missing:
         notes.append(f"not in the reference ({label}): {', '.join(missing)}")
-    unused = [f"{b} / {m}" if table == "table1" else b
-              for b, entries in ref.items() for m in (entries if table == "table1" else [None])
-              if (table == "table1" and not ((ours["base"] == b) & (ours["model"] == m)).any())
-              or (table == "table2" and not (ours["base"] == b).any())]
+    if table == "table1":
+        ours_rows = set(zip(ours["base"], ours["model"]))
+        unused = [f"{b} / {m}" for b, rows_ in ref.items() for m in rows_ if (b, m) not in ours_rows]
+    else:
+        unused = [b for b in ref if b not in set(ours["base"])]
     if unused:
         notes.append(f"in the reference ({label}) but not in our table: {', '.join(unused)}")
     notes.append(f"{DELTA} = ours - {label}, on the displayed values")

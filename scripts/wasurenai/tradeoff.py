@@ -13,7 +13,6 @@ unrounded). Scores are on llm-jp-eval's 0-1 scale; "one point" of AVG is 0.01.
 """
 from __future__ import annotations
 
-import json
 import math
 
 import pandas as pd
@@ -230,7 +229,3 @@ def write_recommendation(rec: dict, md_path, json_path, html_path=None) -> None:
     if html_path:
         with atomic_open(html_path) as fh:
             fh.write(html_table(df, title=title, notes=notes))
-
-
-def dumps(rec: dict) -> str:
-    return json.dumps(rec, ensure_ascii=False, indent=2)
