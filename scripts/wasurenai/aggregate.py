@@ -13,29 +13,13 @@ deltas with ours. ``scores.csv``: every score of every model, unrounded, for the
 from __future__ import annotations
 
 import json
-import math
 
 import pandas as pd
 
 from . import tables
 from .common import WorkflowError, atomic_open, first_log, get_logger, read_json
 from .reference import compare, load_reference
-
-NA = "n/a"
-METRIC_COLUMNS = (("BERTScore", "bert_score"), ("BLEU", "bleu"), ("COMET", "comet"))
-
-
-def fmt(value, kind: str = "score") -> str:
-    """A score (0-1) with 3 decimals, BLEU with 3 significant digits; None/NaN/inf -> n/a."""
-    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
-        return NA
-    if not math.isfinite(value):
-        return NA
-    if kind != "bleu":
-        return f"{value:.3f}"
-    digits = 1 if value == 0 else min(3, max(0, 2 - math.floor(math.log10(abs(value)))))
-    return f"{value:.{digits}f}"
-
+from .tables import METRIC_COLUMNS, NA, finite, fmt
 
 def load_results(runs: list[dict], paths: list[str]) -> dict[tuple[str, str], dict]:
     """{(base, model): evaluation JSON}; unreadable or malformed files fail naming the file."""
@@ -179,10 +163,8 @@ def scores_table(results: dict, bases: dict, models: list[str], labels: dict, di
                  sweeps: dict) -> pd.DataFrame:
     """Every score of every model, unrounded (empty where not measured): one row per base and
     model, with its kind (base, cpt, merge, sweep), display label and sweep."""
-    categories = []
-    for key in results:
-        for cat in results[key].get("categories") or {}:
-            categories.append(cat) if cat not in categories else None
+    categories = list(dict.fromkeys(cat for res in results.values()
+                                    for cat in res.get("categories") or {}))
     rows = []
     for base, base_label in bases.items():
         for model in models:
@@ -191,20 +173,15 @@ def scores_table(results: dict, bases: dict, models: list[str], labels: dict, di
             label = {"base": "base model", "cpt": f"CPT {model}"}.get(kind) or labels.get(model, model)
             row = {"base": base, "base_label": base_label, "model": model, "label": label,
                    "kind": kind, "sweep": sweeps.get(model, {}).get("sweep", ""),
-                   "AVG": _finite(res.get("AVG")), "MT": _finite(res.get("MT"))}
+                   "AVG": finite(res.get("AVG")), "MT": finite(res.get("MT"))}
             for direction in directions:
                 scores = (res.get("translation") or {}).get(direction) or {}
                 for column, key in METRIC_COLUMNS:
-                    row[f"{direction} {column}"] = _finite(scores.get(key))
+                    row[f"{direction} {column}"] = finite(scores.get(key))
             for cat in categories:
-                row[f"category:{cat}"] = _finite((res.get("categories") or {}).get(cat))
+                row[f"category:{cat}"] = finite((res.get("categories") or {}).get(cat))
             rows.append(row)
     return pd.DataFrame(rows)
-
-
-def _finite(value):
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    return float(value) if ok else None
 
 
 def write_table(df: pd.DataFrame, md_path, csv_path, notes: Notes | list | None = None, *,
@@ -214,21 +191,20 @@ def write_table(df: pd.DataFrame, md_path, csv_path, notes: Notes | list | None 
     ``group`` marked in ``mark_columns`` (none marked when None)."""
     lines = notes.lines() if isinstance(notes, Notes) else list(notes or [])
     mark = tables.marks(df, mark_columns, group, across) if mark_columns else {}
-    legend = [tables.LEGEND_MD] if mark else []
+    legend = [tables.legend("italic")] if mark else []
+    legend_u = [tables.legend("underlined")] if mark else []  # LaTeX, HTML
     with atomic_open(csv_path) as fh:
         df.to_csv(fh, index=False)
     with atomic_open(md_path) as fh:
         fh.write(tables.markdown(df, mark))
         fh.write(markdown_notes(lines + legend))
     if tex_path:
-        tex_legend = [tables.LEGEND_TEX[2:]] if mark else []
         with atomic_open(tex_path) as fh:
-            fh.write(tables.latex(df, mark, group, notes=lines + tex_legend,
+            fh.write(tables.latex(df, mark, group, notes=lines + legend_u,
                                   blank_repeats=blank_repeats))
     if html_path:
-        html_legend = [tables.LEGEND_MD.replace("italic", "underlined")] if mark else []
         with atomic_open(html_path) as fh:
-            fh.write(tables.html_table(df, mark, title, lines + html_legend))
+            fh.write(tables.html_table(df, mark, title, lines + legend_u))
 
 
 def _out(smk, name):

@@ -102,6 +102,23 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.load(fh)
 
 
+def read_csv(path: str | os.PathLike, required: tuple[str, ...] = (), **kwargs):
+    """A CSV as a pandas DataFrame (an empty file: no rows); an unreadable file or a
+    missing ``required`` column fails naming the file and the columns."""
+    import pandas as pd
+
+    try:
+        df = pd.read_csv(path, **kwargs)
+    except pd.errors.EmptyDataError:
+        df = pd.DataFrame(columns=list(required))
+    except (OSError, pd.errors.ParserError) as err:
+        raise WorkflowError(f"{path}: not a readable CSV ({err})") from err
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise WorkflowError(f"{path}: missing column(s) {missing}")
+    return df
+
+
 def read_texts(path: str | os.PathLike) -> Iterator[str]:
     """The ``text`` of every line of a text JSONL (``{"text": ...}``); errors name file:line."""
     with open(path, encoding="utf-8") as fh:

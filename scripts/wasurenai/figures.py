@@ -18,7 +18,8 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from .common import WorkflowError, atomic_path  # noqa: E402
+from .common import atomic_path, read_csv  # noqa: E402
+from .tables import finite  # noqa: E402
 
 AVG_LABEL = "AVG (llm-jp-eval, 0–1)"
 MT_LABEL = "MT (llm-jp-eval, 0–1)"
@@ -45,23 +46,6 @@ def _empty(message: str):
     ax.axis("off")
     ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True)
     return fig
-
-
-def _finite(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def read_csv(path, required: tuple[str, ...]) -> pd.DataFrame:
-    try:
-        df = pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        df = pd.DataFrame(columns=list(required))
-    except (OSError, pd.errors.ParserError) as err:
-        raise WorkflowError(f"{path}: not a readable CSV ({err})") from err
-    missing = [c for c in required if c not in df.columns]
-    if missing:
-        raise WorkflowError(f"{path}: missing column(s) {missing}")
-    return df
 
 
 # --- Figure 2 -------------------------------------------------------------------------------
@@ -187,7 +171,7 @@ def tradeoff(front: pd.DataFrame):
                      for k, n in enumerate(sweep_names)}
     handles = {}
     for ax, base in zip(grid[0], bases):
-        rows = front[(front["base_label"] == base) & front["AVG"].map(_finite) & front["MT"].map(_finite)]
+        rows = front[(front["base_label"] == base) & front["AVG"].map(finite).notna() & front["MT"].map(finite).notna()]
         on = rows[rows["pareto"]].sort_values("MT")
         if not on.empty:
             handles["frontier"] = ax.plot(on["MT"], on["AVG"], "-", color="grey", lw=1, zorder=2,
@@ -217,7 +201,7 @@ def tradeoff(front: pd.DataFrame):
     fig.canvas.draw()  # the final layout: labels are placed in its display coordinates
     fig.set_layout_engine("none")
     for ax, base in zip(grid[0], bases):
-        rows = front[(front["base_label"] == base) & front["AVG"].map(_finite) & front["MT"].map(_finite)]
+        rows = front[(front["base_label"] == base) & front["AVG"].map(finite).notna() & front["MT"].map(finite).notna()]
         named = rows[rows["pareto"] | (rows["kind"] != "sweep")]
         place_labels(ax, named["MT"].to_numpy(), named["AVG"].to_numpy(), list(named["label"]),
                      points=(rows["MT"].to_numpy(), rows["AVG"].to_numpy()))
@@ -336,11 +320,11 @@ def training_loss(runs: list[dict], paths: list[str]):
     panels: dict[str, list] = {}
     for run, path in zip(runs, paths):
         title = f"{run['label']}: CPT" if run["kind"] == "cpt" else "demo base models"
-        panels.setdefault(title, []).append((run, read_train_log(path), path))
+        panels.setdefault(title, []).append((run, read_train_log(path)))
     fig, grid = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.4), squeeze=False,
                              constrained_layout=True)
     for ax, (title, logs) in zip(grid[0], panels.items()):
-        for run, log, _ in logs:
+        for run, log in logs:
             colour = (DIRECTION_COLOURS.get(run["run"]) if run["kind"] == "cpt"
                       else DEMO_COLOURS.get(run["run"]))
             name = run["run"] if run["kind"] == "cpt" else f"{run['label']} ({STAGES.get(run['run'], run['run'])})"

@@ -17,15 +17,12 @@ reference's row and the delta (ours - reference, on the displayed values).
 """
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 import yaml
 
 from .common import WorkflowError
-from .tables import PART_SEP, number, parts
+from .tables import METRICS, NA, PART_SEP, finite, fmt, fmt_signed, kind, number, parts
 
-METRICS = ("BERTScore", "BLEU", "COMET")
 DIRECTIONS = ("ja-en", "en-ja")
 TABLE1_COLUMNS = ("AVG", "MT", *(f"{d} {m}" for d in DIRECTIONS for m in METRICS))
 TABLE2_SCORES = ("AVG", "MT")
@@ -35,7 +32,7 @@ DELTA = "Δ"
 def _number(value, where: str) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if finite(value) is None:
         raise WorkflowError(f"{where}: {value!r} is not a number (or null)")
     return float(value)
 
@@ -92,24 +89,6 @@ def load_reference(path) -> dict:
     return out
 
 
-def _fmt(value, kind: str) -> str:
-    from .aggregate import fmt  # aggregate imports this module
-
-    return fmt(value, kind)
-
-
-def fmt_delta(value: float | None, kind: str) -> str:
-    """ours - reference, signed: 3 decimals for 0-1 scores, 3 significant digits for BLEU."""
-    if value is None:
-        return "n/a"
-    text = _fmt(abs(value), kind)
-    return ("+" if value > 0 else "-" if value < 0 else "") + text
-
-
-def _kind(column: str) -> str:
-    return "bleu" if column.endswith("BLEU") else "score"
-
-
 def compare(ours: pd.DataFrame, reference: dict, table: str, key_columns: list[str],
             score_columns: list[str], notes: list[str]) -> pd.DataFrame:
     """Our rows interleaved with the reference's and the deltas, one ``source`` column.
@@ -127,7 +106,7 @@ def compare(ours: pd.DataFrame, reference: dict, table: str, key_columns: list[s
             entry = ref.get(base, {}).get(row["model"])
             if entry is None:
                 missing.append(f"{base} / {row['model']}")
-            ref_cells = {c: _fmt((entry or {}).get(c), _kind(c)) for c in score_columns}
+            ref_cells = {c: fmt((entry or {}).get(c), kind(c)) for c in score_columns}
         else:
             entry = ref.get(base)
             if entry is None:
@@ -135,13 +114,13 @@ def compare(ours: pd.DataFrame, reference: dict, table: str, key_columns: list[s
             ref_cells = {}
             for c in score_columns:
                 scores = (entry or {}).get(c) or {}
-                ref_cells[c] = PART_SEP.join(_fmt(scores.get(k), "score") for k in TABLE2_SCORES)
+                ref_cells[c] = PART_SEP.join(fmt(scores.get(k)) for k in TABLE2_SCORES)
         deltas = {}
         for c in score_columns:
             pieces = []
             for ours_text, ref_text in zip(parts(row[c]), parts(ref_cells[c])):
                 a, b = number(ours_text), number(ref_text)
-                pieces.append(fmt_delta(None if a is None or b is None else round(a - b, 10), _kind(c)))
+                pieces.append(NA if a is None or b is None else fmt_signed(round(a - b, 10), kind(c)))
             deltas[c] = PART_SEP.join(pieces)
         rows.append({**keys, "source": "ours", **{c: row[c] for c in score_columns}})
         rows.append({**keys, "source": label, **ref_cells})

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import atomic_open, first_log, get_logger
+from .common import atomic_open, first_log, get_logger, read_csv
 
 
 def plot_sweeps(smk) -> None:
-    from .figures import figure2, read_csv, save
+    from .figures import figure2, save
 
     get_logger("plot_sweeps", first_log(smk))
     sweeps = read_csv(smk.input.sweeps, ("base", "sweep", "point", "AVG"))

@@ -15,10 +15,49 @@ import re
 
 import pandas as pd
 
+NA = "n/a"
 PART_SEP = " / "
 BEST, SECOND = "best", "second"
-LEGEND_MD = "Bold: best per base; italic: second best (on the displayed values)."
-LEGEND_TEX = "% Bold: best per base; underlined: second best (on the displayed values)."
+# Translation metrics, as the tables name them, with the evaluation JSON's keys.
+METRIC_COLUMNS = (("BERTScore", "bert_score"), ("BLEU", "bleu"), ("COMET", "comet"))
+METRICS = tuple(name for name, _ in METRIC_COLUMNS)
+
+
+def legend(second: str) -> str:
+    """The note under a marked table; ``second`` is how the second best is shown."""
+    return f"Bold: best per base; {second}: second best (on the displayed values)."
+
+
+def finite(value) -> float | None:
+    """``value`` as a float if it is a finite number (not a bool), else None."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None
+
+
+def fmt(value, kind: str = "score") -> str:
+    """A score (0-1) with 3 decimals, BLEU with 3 significant digits; None/NaN/inf -> n/a."""
+    value = finite(value)
+    if value is None:
+        return NA
+    if kind != "bleu":
+        return f"{value:.3f}"
+    digits = 1 if value == 0 else min(3, max(0, 2 - math.floor(math.log10(abs(value)))))
+    return f"{value:.{digits}f}"
+
+
+def kind(column: str) -> str:
+    """The ``fmt`` kind of a table column: BLEU columns have their own digits."""
+    return "bleu" if column.endswith("BLEU") else "score"
+
+
+def fmt_signed(value, kind_: str = "score") -> str:
+    """A change with its sign, as displayed: "+0.021", "-1.30", never "-0.000"."""
+    if finite(value) is None:
+        return NA
+    text = fmt(abs(value), kind_)
+    if float(text) == 0:
+        return text
+    return ("+" if value > 0 else "-") + text
 
 
 def number(text) -> float | None:
@@ -66,14 +105,14 @@ def marks(df: pd.DataFrame, columns: list[str], group: str | None = "base",
 
 
 def _styled(df: pd.DataFrame, mark: dict, style) -> pd.DataFrame:
-    """A copy of ``df`` whose marked score parts are wrapped by ``style(text, kind)``."""
+    """A copy of ``df`` with every score part passed through ``style(text, kind)``, kind
+    BEST, SECOND or None (escaping for LaTeX and HTML goes there too)."""
     out = df.copy().astype(str)
     for r in df.index:
         for column in df.columns:
-            cell = parts(df.at[r, column])
-            if any((r, column, k) in mark for k in range(len(cell))):
-                out.at[r, column] = PART_SEP.join(
-                    style(text, mark.get((r, column, k))) for k, text in enumerate(cell))
+            out.at[r, column] = PART_SEP.join(
+                style(text, mark.get((r, column, k)))
+                for k, text in enumerate(parts(df.at[r, column])))
     return out
 
 
@@ -110,10 +149,6 @@ def latex(df: pd.DataFrame, mark: dict | None = None, group: str | None = "base"
         return rf"\textbf{{{text}}}" if kind == BEST else rf"\underline{{{text}}}" if kind == SECOND else text
 
     shown = _styled(df, mark, style)
-    for r in df.index:  # the unmarked cells still need escaping
-        for column in df.columns:
-            if not any((r, column, k) in mark for k in range(len(parts(df.at[r, column])))):
-                shown.at[r, column] = tex_escape(df.at[r, column])
     columns = list(df.columns)
     spans = []  # [(top label, [columns])] in order
     for column in columns:
@@ -167,12 +202,7 @@ def html_table(df: pd.DataFrame, mark: dict | None = None, title: str = "",
         text = html.escape(text)
         return f"<b>{text}</b>" if kind == BEST else f"<u>{text}</u>" if kind == SECOND else text
 
-    mark = mark or {}
-    shown = _styled(df, mark, style)
-    for r in df.index:
-        for column in df.columns:
-            if not any((r, column, k) in mark for k in range(len(parts(df.at[r, column])))):
-                shown.at[r, column] = html.escape(str(df.at[r, column]))
+    shown = _styled(df, mark or {}, style)
     head = "".join(f"<th>{html.escape(c)}</th>" for c in df.columns)
     body = "\n".join("<tr>" + "".join(
         f'<td class="{"num" if number(parts(df.at[r, c])[0]) is not None else "txt"}">{shown.at[r, c]}</td>'

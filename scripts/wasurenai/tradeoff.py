@@ -13,29 +13,22 @@ unrounded). Scores are on llm-jp-eval's 0-1 scale; "one point" of AVG is 0.01.
 """
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 
-from .common import WorkflowError, atomic_open, write_json
+from .common import WorkflowError, atomic_open, read_csv, write_json
+from .tables import METRICS, finite, fmt, fmt_signed, kind
 
 MERGE_KINDS = ("merge", "sweep")
-TRANSLATION_METRICS = ("BERTScore", "BLEU", "COMET")
 
 
 def _finite(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return finite(value) is not None
 
 
 def read_scores(path) -> pd.DataFrame:
     """scores.csv; a missing column fails naming the file and the column."""
-    try:
-        df = pd.read_csv(path, keep_default_na=True, dtype={"sweep": str})
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise WorkflowError(f"{path}: not a readable scores table ({err})") from err
-    for column in ("base", "base_label", "model", "label", "kind", "AVG", "MT"):
-        if column not in df.columns:
-            raise WorkflowError(f"{path}: no column {column!r}")
+    df = read_csv(path, ("base", "base_label", "model", "label", "kind", "AVG", "MT"),
+                  dtype={"sweep": str})
     df["sweep"] = df["sweep"].fillna("") if "sweep" in df else ""
     return df
 
@@ -101,18 +94,12 @@ def metric_column(name: str, categories: list[str], directions: list[str]) -> st
     if name in categories:
         return f"category:{name}"
     direction, _, metric = name.partition(" ")
-    if direction in directions and metric in TRANSLATION_METRICS:
+    if direction in directions and metric in METRICS:
         return name
     options = ["MT", "AVG", *(c for c in categories if c not in ("MT", "AVG")),
-               *(f"{d} {m}" for d in directions for m in TRANSLATION_METRICS)]
+               *(f"{d} {m}" for d in directions for m in METRICS)]
     raise WorkflowError(f"config key report.budget.maximise: {name!r} is not one of "
                         f"{', '.join(options)}")
-
-
-def _fmt(value, column) -> str:
-    from .aggregate import fmt
-
-    return fmt(value, "bleu" if column.endswith("BLEU") else "score")
 
 
 def recommend(scores: pd.DataFrame, max_avg_drop: float, maximise: str,
@@ -128,8 +115,8 @@ def recommend(scores: pd.DataFrame, max_avg_drop: float, maximise: str,
     for base, group in scores.groupby("base", sort=False):
         ref = group[group["kind"] == "base"].iloc[0]
         merges = group[group["kind"].isin(MERGE_KINDS)]
-        entry = {"base_label": ref["base_label"], "base_model": {"AVG": _num(ref["AVG"]),
-                                                                   maximise: _num(ref[column])},
+        entry = {"base_label": ref["base_label"], "base_model": {"AVG": finite(ref["AVG"]),
+                                                                   maximise: finite(ref[column])},
                  "recommended": None, "fitting": [], "reason": ""}
         out["bases"][base] = entry
         if merges.empty:
@@ -158,10 +145,6 @@ def recommend(scores: pd.DataFrame, max_avg_drop: float, maximise: str,
     return out
 
 
-def _num(value):
-    return float(value) if _finite(value) else None
-
-
 def _pick(row, ref, column, maximise) -> dict:
     return {"model": row["model"], "label": row["label"], "AVG": float(row["AVG"]),
             "avg_drop": float(ref["AVG"] - row["AVG"]), maximise: float(row[column]),
@@ -184,8 +167,8 @@ def recommendation_frame(rec: dict) -> tuple[pd.DataFrame, str, list[str]]:
     for entry in rec["bases"].values():
         pick = entry["recommended"]
         base_avg, base_metric = entry["base_model"]["AVG"], entry["base_model"][metric]
-        row = {"base": entry["base_label"], "base model AVG": _fmt(base_avg, "AVG"),
-               f"base model {metric}": _fmt(base_metric, metric)}
+        row = {"base": entry["base_label"], "base model AVG": fmt(base_avg),
+               f"base model {metric}": fmt(base_metric, kind(metric))}
         if pick is None:
             row.update({"recommended merge": f"none: {entry['reason']}", "AVG (change)": "",
                         f"{metric} (change)": "", "also within budget": ""})
@@ -195,8 +178,8 @@ def recommendation_frame(rec: dict) -> tuple[pd.DataFrame, str, list[str]]:
             others += f", and {more} more" if more > 0 else ""
             gain = pick["gain_over_base"]
             row.update({"recommended merge": f"{pick['label']} ({pick['model']})",
-                        "AVG (change)": f"{_fmt(pick['AVG'], 'AVG')} ({_signed(-pick['avg_drop'], 'AVG')})",
-                        f"{metric} (change)": f"{_fmt(pick[metric], metric)} ({_signed(gain, metric)})",
+                        "AVG (change)": f"{fmt(pick['AVG'])} ({fmt_signed(-pick['avg_drop'])})",
+                        f"{metric} (change)": f"{fmt(pick[metric], kind(metric))} ({fmt_signed(gain, kind(metric))})",
                         "also within budget": others or "-"})
             if gain is not None and gain <= 0:
                 beaten.append(entry["base_label"])
@@ -207,16 +190,6 @@ def recommendation_frame(rec: dict) -> tuple[pd.DataFrame, str, list[str]]:
     columns = ["base", "recommended merge", "AVG (change)", f"{metric} (change)", "base model AVG",
                f"base model {metric}", "also within budget"]
     return pd.DataFrame(rows, columns=columns), title, notes
-
-
-def _signed(value, column) -> str:
-    """A change with its sign, as displayed (no "-0.000")."""
-    if value is None:
-        return "n/a"
-    text = _fmt(abs(value), column)
-    if float(text) == 0:
-        return text
-    return ("+" if value > 0 else "-") + text
 
 
 def write_recommendation(rec: dict, md_path, json_path, html_path=None) -> None:
