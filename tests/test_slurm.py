@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, job_counts, snakemake
+from conftest import REPO, TINY_ARCH, TINY_HP, job_counts, snakemake, tiny_training_data
 
 PROFILE = REPO / "profiles" / "slurm"
 PROFILE_A100 = REPO / "profiles" / "slurm-a100"
@@ -254,27 +254,12 @@ CPT_STEPS = 600
 
 def cpt_workdir() -> Path:
     """A work directory with a tiny tokenizer, packed windows and config.yaml for CPT_WORKFLOW."""
-    from wasurenai.demo_models import train_tokenizer
-    from wasurenai.packing import pack_tokens
-
     workdir = shared_workdir()
-    data = workdir / "data"
-    texts = [f"### 入力:\n猫が{i % 9}匹います。\n\n### 応答:\nThere are {i % 9} cats."
-             for i in range(400)]
-    train_tokenizer(texts[:200], 300, data / "tok")
-    (data / "t.jsonl").write_text(
-        "".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in texts), encoding="utf-8")
-    pack_tokens(data / "t.jsonl", data / "tok", data / "t.bin", data / "t.json", 32)
-    config = {
-        "repo": str(REPO),
-        "architecture": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                             num_attention_heads=2, num_key_value_heads=2,
-                             max_position_embeddings=64),
-        "hp": dict(lr=5e-3, min_lr=5e-4, warmup_steps=2, betas=[0.9, 0.95], eps=1e-8,
-                   weight_decay=0.01, grad_clip=1.0, dropout=0.0, global_batch_size=8,
-                   micro_batch_size=4, steps=CPT_STEPS, seed=0, precision="fp32", zero_stage=2,
-                   log_every=10, checkpoint_every=100),
-    }
+    (workdir / "data").mkdir()
+    tiny_training_data(workdir / "data")
+    config = {"repo": str(REPO), "architecture": TINY_ARCH,
+              "hp": dict(TINY_HP, dropout=0.0, steps=CPT_STEPS, zero_stage=2, log_every=10,
+                         checkpoint_every=100)}
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     return workdir
 

@@ -19,36 +19,18 @@ from snakemake.io import Namedlist
 from transformers import AutoTokenizer, LlamaForCausalLM
 
 import wasurenai.train as T
+from conftest import TINY_ARCH, TINY_HP, tiny_training_data
 from wasurenai.common import WorkflowError
-from wasurenai.demo_models import train_tokenizer
-from wasurenai.packing import pack_tokens
 from wasurenai.train import (
     deepspeed_config, lr_at, main, total_steps, train, validate_hp, window_order,
 )
 
-ARCH = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-            num_key_value_heads=2, max_position_embeddings=64)
-HP = dict(lr=5e-3, min_lr=5e-4, warmup_steps=2, betas=[0.9, 0.95], eps=1e-8, weight_decay=0.01,
-          grad_clip=1.0, dropout=0.1, global_batch_size=8, micro_batch_size=4, steps=12, seed=0,
-          precision="fp32", zero_stage=0, log_every=3)
-
-
-def texts(n: int) -> list[str]:
-    return [f"### 入力:\n猫が{i % 9}匹います。\n\n### 応答:\nThere are {i % 9} cats." for i in range(n)]
+ARCH, HP = TINY_ARCH, TINY_HP
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    """A small byte-level BPE and 32-token windows of a repetitive (learnable) text."""
-    root = tmp_path_factory.mktemp("train_data")
-    train_tokenizer(texts(200), 300, root / "tok")
-    (root / "t.jsonl").write_text(
-        "".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in texts(400)),
-        encoding="utf-8",
-    )
-    meta = pack_tokens(root / "t.jsonl", root / "tok", root / "t.bin", root / "t.json", 32)
-    assert meta["n_windows"] >= 100
-    return SimpleNamespace(root=root, tok=root / "tok", bin=root / "t.bin", meta=root / "t.json")
+    return tiny_training_data(tmp_path_factory.mktemp("train_data"))
 
 
 @pytest.fixture(scope="module")
@@ -376,6 +358,14 @@ def test_two_processes_through_torchrun_train_like_one(data, tmp_path):
     for k in a:
         torch.testing.assert_close(b[k], a[k], rtol=1e-4, atol=1e-5)
     assert not (tmp_path / ".two.resume").exists() and not (tmp_path / ".two.launch.json").exists()
+
+
+def test_a_batch_that_does_not_split_over_the_gpus_fails_before_launching(data, tmp_path):
+    log = tmp_path / "three.log"
+    with pytest.raises(WorkflowError, match=r"global_batch_size = 8: must be a multiple of "
+                                            r"micro_batch_size x devices = 12"):
+        main(smk_job(data, tmp_path / "three", log, HP, gpu=3))
+    assert "launching" not in log.read_text()
 
 
 def test_uneven_gpus_over_nodes_name_the_resource():

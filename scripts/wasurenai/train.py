@@ -599,6 +599,7 @@ def main(smk) -> None:
     if procs * nodes == 1:
         train(**kwargs, logger=logger)
     else:
+        validate_hp(kwargs["hp"], procs * nodes)  # here, not in every launched process
         if kwargs["threads"]:  # the job's CPUs, shared by its processes
             kwargs["threads"] = max(1, int(kwargs["threads"]) // procs)
         launch(kwargs, procs, nodes, log_path, logger)
