@@ -56,6 +56,7 @@ def build_model(out_dir: Path, hidden: int = 32, layers: int = 2, seed: int = 0,
 def write_dataset(root: Path, name: str, metrics: list[str], pairs: list[tuple[str, str]],
                   instruction: str = "答えなさい。", output_length: int = 8,
                   splits=("train", "test")) -> None:
+    """``root/<split>/<name>.json`` per split: ``root`` is llm-jp-eval's ``…/evaluation``."""
     for split in splits:
         (root / split).mkdir(parents=True, exist_ok=True)
         data = {
@@ -66,7 +67,9 @@ def write_dataset(root: Path, name: str, metrics: list[str], pairs: list[tuple[s
 
 
 def write_datasets(root: Path) -> Path:
-    """Three general datasets (MR, QA, NLI) and the two MT datasets; no MC dataset."""
+    """Four general datasets (MR, QA, NLI, MC) and the two MT datasets in llm-jp-eval's
+    layout under ``root`` (``root/{train,test}/<name>.json``); returns the test split
+    directory, which is what ``evaluation.dataset_dir`` names."""
     write_dataset(root, "synth_arithmetic", ["exact_match"],
                   [(f"{a} + {b}", str(a + b)) for a in range(3) for b in range(3)])
     write_dataset(root, "synth_facts_qa", ["exact_match"],
@@ -79,7 +82,10 @@ def write_datasets(root: Path) -> Path:
     write_dataset(root, "synth_mt_e_to_j", ["bert_score_ja_f1", "bleu_ja"],
                   [("The cat sat on the mat.", "猫がマットの上に座った。"), ("I read a book.", "私は本を読む。")] * 2,
                   instruction="次の英語を日本語に翻訳してください。", output_length=12)
-    return root
+    write_dataset(root, "synth_choice", ["exact_match"],
+                  [("質問：猫はどれですか？\n選択肢：0.猫,1.本", "0"), ("質問：本はどれですか？\n選択肢：0.猫,1.本", "1")] * 2,
+                  output_length=2)
+    return root / "test"
 
 
 EVAL_CFG = {

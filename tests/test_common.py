@@ -59,10 +59,12 @@ def _dataset(tmp_path, split, name, **override):
     return path
 
 
-def test_few_shots_come_from_the_head_of_train(tmp_path):
+def test_few_shots_come_from_the_head_of_the_sibling_train(tmp_path):
     _dataset(tmp_path, "train", "qa")
-    assert few_shots(tmp_path, "qa", 2) == [Sample("q0", "a0"), Sample("q1", "a1")]
-    assert few_shots(tmp_path, "qa", 0) == []
+    test_split = tmp_path / "test"  # llm-jp-eval's dataset_dir; few-shots from ../train
+    assert few_shots(test_split, "qa", 2) == [Sample("q0", "a0"), Sample("q1", "a1")]
+    assert few_shots(tmp_path / "dev", "qa", 2) == few_shots(test_split, "qa", 2)
+    assert few_shots(test_split, "qa", 0) == []
 
 
 @pytest.mark.parametrize(

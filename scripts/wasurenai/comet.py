@@ -3,13 +3,12 @@ build a tiny but real COMET for the demo.
 
 Scoring (``load_comet`` + ``comet_score``) uses comet's own ``load_from_checkpoint`` and
 ``model.predict`` — the same code path ``comet-score`` runs with Unbabel/wmt22-comet-da. The
-system score is comet's: the plain mean of the segment scores. Two deliberate additions:
+system score is comet's: the plain mean of the segment scores. One deliberate addition:
 
 * every text is made valid Unicode first (lone surrogates → U+FFFD): the Rust tokenizer
-  cannot take them, and comet would crash on one bad line;
-* a prediction that is empty or whitespace only scores **0.0** (not whatever the model says
-  about a bare ``[CLS] [SEP]``) and counts as 0.0 in the system mean, like llm-jp-eval's
-  BLEU and our BERTScore treat empty predictions.
+  cannot take them, and comet would crash on one bad line.
+
+An empty prediction is scored by the model like any other, as llm-jp-eval v1.3 does.
 
 The demo checkpoint (``build_comet_checkpoint``) is a ``RegressionMetric`` (the COMET-DA
 architecture of wmt22-comet-da) on a small local BERT-type encoder — by default the packaged
@@ -160,8 +159,8 @@ def comet_score(model, sources: Sequence[str], predictions: Sequence[str],
     """(segment scores, system score) from comet's ``model.predict``.
 
     ``gpus``: None = 1 when CUDA is available, else 0 (CPU). Always single-process (no
-    dataloader workers), no progress bar. Empty / whitespace-only predictions score 0.0.
-    The system score is comet's definition, the mean of the segment scores.
+    dataloader workers), no progress bar. Every prediction is scored by the model, an empty
+    one too (as llm-jp-eval does). The system score is comet's definition, the mean of the segment scores.
     """
     n = len(predictions)
     if not (len(sources) == n == len(references)):
@@ -181,9 +180,7 @@ def comet_score(model, sources: Sequence[str], predictions: Sequence[str],
             samples, batch_size=int(batch_size), gpus=int(gpus), progress_bar=False,
             accelerator="cuda" if gpus else "cpu", num_workers=0, length_batching=True,
         )
-    scores = [
-        0.0 if not s["mt"].strip() else float(x) for s, x in zip(samples, out["scores"])
-    ]
+    scores = [float(x) for x in out["scores"]]
     return scores, statistics.fmean(scores)
 
 

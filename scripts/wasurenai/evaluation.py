@@ -1,7 +1,17 @@
 """Evaluate one model the llm-jp-eval way: general tasks (categories, AVG) and translation.
 
-Greedy generation with transformers (batched, left-padded, KV cache), predictions cut at the
-first blank line as llm-jp-eval does, metrics from ``wasurenai.metrics``.
+What llm-jp-eval v1.3 does, and this module does the same (tested):
+
+* prompts are tokenized without special tokens (its transformers text-generation pipeline
+  adds no BOS; ``evaluation.add_special_tokens: true`` for a model that needs one);
+* generation is greedy (batched here, left-padded, KV cache; llm-jp-eval runs one prompt at a
+  time — the predictions are the same, see ``generate``), up to ``output_length`` new tokens;
+* the text is the decoded prompt + continuation (special tokens skipped, tokenization spaces
+  cleaned up) with the decoded prompt's length sliced off, as the pipeline and LangChain do;
+* prediction = NFKC(text before the first blank line), reference = NFKC(output); neither is
+  stripped;
+* a category is the mean of its members' scores; AVG is the mean over every category of the
+  map, a category without a score counting 0.0 (``evaluation.avg_over``).
 """
 from __future__ import annotations
 
@@ -15,11 +25,14 @@ from typing import Sequence
 
 from .common import WorkflowError, clean_text, first_log, get_logger, write_json
 from .llm_jp_eval import (Dataset, Sample, build_prompt, dataset_path, few_shots, load_dataset,
-                          resolve_categories)
+                          missing_datasets, resolve_categories)
 from .metrics import NOT_EVALUATED, MetricSuite
 from .testsets import file_dataset, languages, translation_metrics
 
 CFG_KEYS = ("num_few_shots", "max_samples", "batch_size", "categories", "translation", "bertscore")
+AVG_OVER = ("all", "evaluated")
+# The reason recorded for a category that has no score and counts 0.0 in AVG.
+ZEROED = "scored 0.0 as llm-jp-eval does (no member has a score)"
 
 
 # --- model and generation ---------------------------------------------------------------
@@ -50,32 +63,45 @@ def load_model(model_dir: str | Path, device: str | None = None):
     return model, tokenizer
 
 
-def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int,
-             batch_size: int) -> list[str]:
-    """Greedy continuations of ``prompts`` (new tokens only, special tokens skipped).
+def decode_continuation(tokenizer, prompt_ids: Sequence[int], new_ids: Sequence[int]) -> str:
+    """What transformers' text-generation pipeline (and LangChain on top, as llm-jp-eval
+    v1.3 runs it) returns: decode(prompt + new) minus the first len(decode(prompt)) chars,
+    both decoded with special tokens skipped and tokenization spaces cleaned up."""
+    kw = {"skip_special_tokens": True, "clean_up_tokenization_spaces": True}
+    full = tokenizer.decode(list(prompt_ids) + list(new_ids), **kw)
+    return full[len(tokenizer.decode(list(prompt_ids), **kw)):]
 
-    Prompts are sorted by token length so each batch pads little; results come back in the
-    original order. Generation stops at EOS or after ``max_new_tokens``.
+
+def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int,
+             batch_size: int, add_special_tokens: bool = False) -> list[str]:
+    """Greedy continuations of ``prompts``, decoded as llm-jp-eval's pipeline decodes them.
+
+    Prompts are sorted by token length so each batch pads little (left padding, masked);
+    results come back in the original order. Generation stops at EOS or after
+    ``max_new_tokens``. In fp32 a batch gives the one-prompt-at-a-time tokens except where
+    the two best logits tie to float precision (tests/test_evaluation.py shows it); in bf16
+    on a GPU, padding changes the kernels' summation order and near-ties can flip more often.
     """
     import torch
 
-    lengths = [len(ids) for ids in tokenizer(list(prompts))["input_ids"]]
-    order = sorted(range(len(prompts)), key=lambda i: lengths[i])
+    enc = tokenizer(list(prompts), add_special_tokens=add_special_tokens)["input_ids"]
+    order = sorted(range(len(prompts)), key=lambda i: len(enc[i]))
     outputs: list[str | None] = [None] * len(prompts)
+    pad = tokenizer.pad_token_id
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
-            batch = tokenizer([prompts[i] for i in idx], padding=True,
-                              return_tensors="pt").to(model.device)
+            width = max(len(enc[i]) for i in idx)
+            ids = torch.tensor([[pad] * (width - len(enc[i])) + enc[i] for i in idx])
+            mask = torch.tensor([[0] * (width - len(enc[i])) + [1] * len(enc[i]) for i in idx])
             out = model.generate(
-                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                input_ids=ids.to(model.device), attention_mask=mask.to(model.device),
                 do_sample=False, max_new_tokens=max_new_tokens, use_cache=True,
-                pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                pad_token_id=pad, eos_token_id=tokenizer.eos_token_id,
                 temperature=None, top_p=None, top_k=None,  # no sampling knobs from the model dir
             )
-            new = out[:, batch["input_ids"].shape[1]:]
-            for i, text in zip(idx, tokenizer.batch_decode(new, skip_special_tokens=True)):
-                outputs[i] = text
+            for row, i in enumerate(idx):
+                outputs[i] = decode_continuation(tokenizer, enc[i], out[row, width:].tolist())
     return outputs  # type: ignore[return-value]
 
 
@@ -85,8 +111,8 @@ def normalize(text: str) -> str:
 
 
 def postprocess(generated: str) -> str:
-    """llm-jp-eval's prediction: the text before the first blank line, NFKC, stripped."""
-    return normalize(generated.split("\n\n")[0]).strip()
+    """llm-jp-eval's prediction: NFKC of the text before the first blank line (not stripped)."""
+    return normalize(generated.split("\n\n")[0])
 
 
 # --- tasks: what one evaluation job generates and scores ---------------------------------
@@ -122,25 +148,24 @@ def _prompts(ds: Dataset, shots: list[Sample]) -> list[str]:
 
 
 def _cut(ds: Dataset, max_samples: int | None) -> Dataset:
-    samples = ds.samples[:max_samples] if max_samples else ds.samples
+    """The first ``max_samples`` test samples; -1 (or None) = all, as llm-jp-eval's
+    ``if 0 < max_num_samples < len(samples)``."""
+    samples = ds.samples[:max_samples] if max_samples and max_samples > 0 else ds.samples
     if not samples:
         raise WorkflowError(f"{ds.path}: no test samples")
     return dataclasses.replace(ds, samples=samples)
 
 
 def load_task(dataset_dir: str | Path, name: str, num_few_shots: int,
-              max_samples: int | None) -> tuple[Dataset, list[str]] | None:
-    """The test split (first ``max_samples``) and its prompts, or None if it is absent."""
-    path = dataset_path(dataset_dir, "test", name)
+              max_samples: int | None) -> tuple[Dataset, list[str]]:
+    """The dataset's samples in ``dataset_dir`` (the first ``max_samples``) and its prompts,
+    with the first ``num_few_shots`` samples of ``../train`` as examples."""
+    path = dataset_path(dataset_dir, name)
     if not path.is_file():
-        return None
+        raise WorkflowError(f"{path}: missing (dataset {name} of config evaluation.categories / "
+                            "evaluation.translation in evaluation.dataset_dir)")
     ds = _cut(load_dataset(path), max_samples)
-    shots = []
-    if num_few_shots > 0:
-        train = dataset_path(dataset_dir, "train", name)
-        if not train.is_file():
-            raise WorkflowError(f"{train}: missing (needed for {num_few_shots} few-shot examples)")
-        shots = few_shots(dataset_dir, name, num_few_shots)
+    shots = few_shots(dataset_dir, name, num_few_shots)
     return ds, _prompts(ds, shots)
 
 
@@ -175,12 +200,14 @@ def prepare(dataset_dir: str | Path, cfg: dict, suite: MetricSuite, log=lambda *
             wanted.setdefault(entry, []).extend(translation_metrics(direction, comet))
     tasks: dict[str, Task] = {}
     n_shots, max_samples = int(cfg["num_few_shots"]), cfg["max_samples"]
+    missing = missing_datasets(dataset_dir, list(wanted), n_shots)
+    if missing:
+        raise WorkflowError(
+            "config evaluation.dataset_dir: configured datasets missing (llm-jp-eval layout: "
+            "<split dir>/<name>.json, few-shots from ../train/<name>.json):\n  "
+            + "\n  ".join(missing))
     for name, metrics in wanted.items():
-        loaded = load_task(dataset_dir, name, n_shots, max_samples)
-        if loaded is None:
-            log(f"{name}: not in {dataset_dir}, skipped")
-            continue
-        ds, prompts = loaded
+        ds, prompts = load_task(dataset_dir, name, n_shots, max_samples)
         tasks[name] = Task(name, ds, prompts, *_split_metrics(ds, metrics, suite, comet))
     for direction, entry in cfg["translation"].items():
         if isinstance(entry, str):
@@ -192,8 +219,6 @@ def prepare(dataset_dir: str | Path, cfg: dict, suite: MetricSuite, log=lambda *
             log(f"{name}: no train file, evaluated zero-shot")
         tasks[name] = Task(name, ds, _prompts(ds, pool[:n_shots]),
                            *_split_metrics(ds, ds.metrics, suite, comet))
-    if not tasks:
-        raise WorkflowError(f"{dataset_dir}: none of the configured datasets exist in test/")
     return tasks
 
 
@@ -206,14 +231,18 @@ def translation_task(cfg: dict, direction: str, tasks: dict[str, Task]) -> Task 
 
 # --- scores ------------------------------------------------------------------------------
 
-def aggregate(datasets: dict[str, dict], categories: dict):
-    """(category scores, {category: reason} for those without a score, AVG).
+def aggregate(datasets: dict[str, dict], categories: dict, avg_over: str = "all"):
+    """(category scores, {category: reason} for those without a score of their own, AVG).
 
     ``categories`` maps a category to its members: dataset names, or (dataset, metric)
     pairs; a bare name means the dataset's main metric. A category is the mean of the
-    metric over its members that were evaluated. One with no member evaluated has no
-    score: null with a reason, left out of AVG (never counted as 0).
+    metric over its members. A category none of whose members has the metric has no score
+    of its own: with ``avg_over="all"`` (llm-jp-eval's ``post_process_score_results``) it
+    is 0.0 and AVG is the mean over every category; with ``"evaluated"`` it is None and AVG
+    the mean over the others. Either way ``reasons`` says why.
     """
+    if avg_over not in AVG_OVER:
+        raise WorkflowError(f"config evaluation.avg_over: {avg_over!r}, not one of {AVG_OVER}")
     scores: dict[str, float | None] = {}
     reasons: dict[str, str] = {}
     for cat, members in categories.items():
@@ -222,6 +251,7 @@ def aggregate(datasets: dict[str, dict], categories: dict):
             dataset, metric = (member, None) if isinstance(member, str) else member
             res = datasets.get(dataset)
             if res is None:
+                skipped.append(f"{dataset}: missing")
                 continue
             metric = metric or res["main_metric"]
             if metric in res["metrics"]:
@@ -230,8 +260,11 @@ def aggregate(datasets: dict[str, dict], categories: dict):
                 skipped.append(f"{dataset}: {res.get('not_evaluated', {}).get(metric, metric)}")
         scores[cat] = statistics.fmean(vals) if vals else None
         if not vals:
-            reasons[cat] = ("not evaluated: " + "; ".join(skipped)) if skipped else \
-                "missing: none of its datasets is in the dataset directory"
+            why = "not evaluated: " + "; ".join(skipped)
+            if avg_over == "all":
+                scores[cat] = 0.0
+                why = f"{ZEROED}; {why}"
+            reasons[cat] = why
     present = [v for v in scores.values() if v is not None]
     avg = statistics.fmean(present) if present else None
     return scores, reasons, avg
@@ -263,6 +296,12 @@ def check_config(cfg: dict) -> None:
             )
     if int(cfg["batch_size"]) < 1:
         raise WorkflowError("config evaluation.batch_size: must be >= 1")
+    if cfg["max_samples"] is not None and (int(cfg["max_samples"]) == 0
+                                           or int(cfg["max_samples"]) < -1):
+        raise WorkflowError("config evaluation.max_samples: the first N samples (N >= 1), "
+                            "or -1 for all")
+    if cfg.get("avg_over", "all") not in AVG_OVER:
+        raise WorkflowError(f"config evaluation.avg_over: one of {AVG_OVER}")
 
 
 def new_suite(cfg: dict, device: str | None = None) -> MetricSuite:
@@ -286,8 +325,10 @@ def evaluate(model_dir: str | Path, dataset_dir: str | Path, cfg: dict,
     tasks = tasks or prepare(dataset_dir, cfg, suite, log)
     model, tokenizer = loaded or load_model(model_dir, device)
     limit = getattr(model.config, "max_position_embeddings", None)
+    add_special = bool(cfg.get("add_special_tokens", False))
     for name, task in tasks.items():
-        longest = max(len(ids) for ids in tokenizer(task.prompts)["input_ids"])
+        longest = max(len(ids) for ids in
+                      tokenizer(task.prompts, add_special_tokens=add_special)["input_ids"])
         if limit and longest + task.dataset.output_length > limit:
             log(f"WARNING {name}: prompt + output up to {longest + task.dataset.output_length} "
                 f"tokens > max_position_embeddings {limit}")
@@ -300,7 +341,7 @@ def evaluate(model_dir: str | Path, dataset_dir: str | Path, cfg: dict,
     predictions: dict[str, list[str]] = {}
     for name, task in tasks.items():
         raw = generate(model, tokenizer, task.prompts, task.dataset.output_length,
-                       int(cfg["batch_size"]))
+                       int(cfg["batch_size"]), add_special_tokens=add_special)
         predictions[name] = [postprocess(r) for r in raw]
         log(f"{name}: generated {len(raw)} predictions")
     generate_s = time.perf_counter() - t0
@@ -309,7 +350,7 @@ def evaluate(model_dir: str | Path, dataset_dir: str | Path, cfg: dict,
     results, records = {}, {}
     for name, task in tasks.items():
         preds = predictions[name]
-        refs = [normalize(s.output).strip() for s in task.dataset.samples]
+        refs = [normalize(s.output) for s in task.dataset.samples]
         srcs = [s.input for s in task.dataset.samples]
         results[name] = {
             "metrics": {m: suite.score(m, preds, refs, srcs) for m in task.metrics},
@@ -323,7 +364,10 @@ def evaluate(model_dir: str | Path, dataset_dir: str | Path, cfg: dict,
             for s, p in zip(task.dataset.samples, preds)
         ]
         log(f"{name}: {results[name]['metrics']}")
-    categories, reasons, avg = aggregate(results, category_members(cfg))
+    categories, reasons, avg = aggregate(results, category_members(cfg),
+                                         cfg.get("avg_over", "all"))
+    for cat, why in reasons.items():
+        log(f"WARNING category {cat}: {why}")
     translation = {}
     for direction in cfg["translation"]:
         translation[direction] = translation_scores(
@@ -357,7 +401,7 @@ def translation_scores(direction: str, task: Task | None, predictions: dict,
         return out
     _, lang = languages(direction)
     preds = predictions[task.name]
-    refs = [normalize(s.output).strip() for s in task.dataset.samples]
+    refs = [normalize(s.output) for s in task.dataset.samples]
     srcs = [s.input for s in task.dataset.samples]
     out["n"] = len(preds)
     out["bleu"] = suite.corpus_bleu(preds, refs, lang)
@@ -375,8 +419,7 @@ def main(smk) -> None:
     logger = get_logger("evaluate", first_log(smk))
     cfg = dict(smk.params.cfg)
     torch.set_num_threads(max(1, int(smk.threads)))
-    dataset_dir = getattr(smk.input, "datasets", None) or cfg.get("dataset_dir")
-    result = evaluate(smk.input.model, dataset_dir, cfg, logger=logger)
+    result = evaluate(smk.input.model, cfg["dataset_dir"], cfg, logger=logger)
     result = {"base": smk.wildcards.base, "model": smk.wildcards.model, **result}
     write_json(smk.output[0], result)
     logger.info(f"AVG={result['AVG']} MT={result['MT']} -> {smk.output[0]}")

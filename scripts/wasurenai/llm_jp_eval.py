@@ -1,9 +1,10 @@
 """llm-jp-eval's preprocessed dataset format and its prompt template.
 
-A dataset directory holds one JSON per dataset and split:
-``{dataset_dir}/{split}/{name}.json`` with the fields ``instruction``, ``output_length``,
-``metrics``, ``few_shots`` and ``samples`` (a list of ``{input, output}``). Few-shot examples
-are taken from the head of the ``train`` split, as llm-jp-eval does.
+llm-jp-eval's ``preprocess_dataset.py`` writes ``<out>/<version>/evaluation/{train,dev,test}/``
+with one JSON per dataset: the fields ``instruction``, ``output_length``, ``metrics``,
+``few_shots`` and ``samples`` (a list of ``{input, output}``). Its ``dataset_dir`` is one of
+those split directories (``…/evaluation/test``); few-shot examples are the first N samples of
+the same dataset in the sibling ``../train`` directory, and fewer than N is an error.
 """
 from __future__ import annotations
 
@@ -75,15 +76,44 @@ def load_dataset(path: str | Path) -> Dataset:
     )
 
 
-def dataset_path(dataset_dir: str | Path, split: str, name: str) -> Path:
-    return Path(dataset_dir) / split / f"{name}.json"
+def dataset_path(dataset_dir: str | Path, name: str) -> Path:
+    """``{dataset_dir}/{name}.json``: ``dataset_dir`` is a split directory (``…/test``)."""
+    return Path(dataset_dir) / f"{name}.json"
 
 
-def few_shots(dataset_dir: str | Path, name: str, n: int) -> list[Sample]:
-    """The first ``n`` samples of the dataset's train split."""
+def train_path(dataset_dir: str | Path, name: str) -> Path:
+    """The dataset's few-shot source: ``{dataset_dir}/../train/{name}.json``, as llm-jp-eval's
+    ``get_few_shot_samples`` (the split directory's sibling ``train``)."""
+    return Path(dataset_dir).resolve().parent / "train" / f"{name}.json"
+
+
+def few_shots(dataset_dir: str | Path, name: str, n: int,
+              key: str = "evaluation.num_few_shots") -> list[Sample]:
+    """The first ``n`` samples of the dataset's train split; fewer than ``n`` fails, as in
+    llm-jp-eval (which asserts it)."""
     if n <= 0:
         return []
-    return load_dataset(dataset_path(dataset_dir, "train", name)).samples[:n]
+    path = train_path(dataset_dir, name)
+    if not path.is_file():
+        raise WorkflowError(f"{path}: missing; config {key} = {n} takes few-shot examples "
+                            f"from the train split beside {dataset_dir}")
+    samples = load_dataset(path).samples
+    if len(samples) < n:
+        raise WorkflowError(f"{path}: dataset {name} has {len(samples)} train samples, fewer "
+                            f"than config {key} = {n}")
+    return samples[:n]
+
+
+def missing_datasets(dataset_dir: str | Path, names, num_few_shots: int) -> list[str]:
+    """One line per dataset file that is absent: ``{dataset_dir}/<name>.json``, and the train
+    split's when few-shots are asked for — everything an evaluation of ``names`` reads."""
+    lines = []
+    for name in names:
+        needed = [dataset_path(dataset_dir, name)]
+        if num_few_shots > 0:
+            needed.append(train_path(dataset_dir, name))
+        lines += [f"{path} (dataset {name})" for path in needed if not path.is_file()]
+    return lines
 
 
 def build_prompt(instruction: str, shots: list[Sample], input_text: str) -> str:
@@ -95,32 +125,50 @@ def build_prompt(instruction: str, shots: list[Sample], input_text: str) -> str:
 
 
 # llm-jp-eval's category maps: category -> "dataset:metric" (llm-jp-eval keys them
-# f"{dataset}_{metric}"; a colon is unambiguous, names contain "_" and "-").
-# v1.4: the datasets and metrics counted in AVG (marked ⭐) by the Open Japanese LLM
-# Leaderboard (llm-jp/open-japanese-llm-leaderboard, src/about.py), which runs llm-jp-eval
-# v1.4.1. SUM (XL-Sum, CC BY-NC-SA) is only evaluated there on explicit agreement.
-_V14 = {
+# f"{dataset}_{metric}"; a colon is unambiguous, names contain "_" and "-"). Each preset is
+# named after the release whose map it copies.
+#
+# v1.3.0: post_process_score_results in src/llm_jp_eval/utils.py of llm-jp-eval v1.3.0 (read
+# in the copy vendored by swallow-llm/swallow-evaluation, commit 78de0db "add: update
+# llm-jp-eval to v1.3.0"): nine categories, no CG; HE's English set is named "mmluen" there.
+_V130 = {
     "NLI": ["jamp:exact_match", "janli:exact_match", "jnli:exact_match", "jsem:exact_match",
             "jsick:exact_match"],
-    "QA": ["jemhopqa:char_f1", "niilc:char_f1", "aio:char_f1"],
+    "QA": ["jemhopqa:char_f1", "niilc:char_f1"],
     "RC": ["jsquad:char_f1"],
-    "MC": ["jcommonsenseqa:exact_match", "commonsensemoralja:exact_match", "kuci:exact_match"],
+    "MC": ["jcommonsenseqa:exact_match"],
+    "HE": ["mmluen:exact_match", "jmmlu:exact_match"],
     "EL": ["chabsa:set_f1"],
     "FA": ["wiki_reading:char_f1", "wiki_ner:set_f1", "wiki_dependency:set_f1",
            "wiki_pas:set_f1", "wiki_coreference:set_f1"],
     "MR": ["mawps:exact_match"],
     "MT": ["alt-e-to-j:comet_wmt22", "alt-j-to-e:comet_wmt22",
            "wikicorpus-e-to-j:comet_wmt22", "wikicorpus-j-to-e:comet_wmt22"],
+}
+# v1.4.1: the datasets and metrics counted in AVG (marked with a star) by the Open Japanese
+# LLM Leaderboard (llm-jp/open-japanese-llm-leaderboard, src/about.py), which runs llm-jp-eval
+# v1.4.1; CG there is mbpp:code_exec with 0 shots only. SUM (XL-Sum, CC BY-NC-SA) is only
+# evaluated there on explicit agreement.
+_V141 = {
+    "NLI": _V130["NLI"],
+    "QA": ["jemhopqa:char_f1", "niilc:char_f1", "aio:char_f1"],
+    "RC": _V130["RC"],
+    "MC": ["jcommonsenseqa:exact_match", "commonsensemoralja:exact_match", "kuci:exact_match"],
+    "EL": _V130["EL"],
+    "FA": _V130["FA"],
+    "MR": _V130["MR"],
+    "MT": _V130["MT"],
     "HE": ["mmlu_en:exact_match", "jmmlu:exact_match"],
     "CG": ["mbpp:code_exec"],
     "SUM": ["xlsum_ja:rouge2"],
 }
 CATEGORY_PRESETS = {
-    "v1.4": _V14,
-    # v1.3: the paper's ten categories (v1.4 without SUM), with v1.4's dataset lists. The
-    # v1.3 tag's own lists were not reachable when this was written: check them against
-    # your llm-jp-eval checkout, or give the map explicitly.
-    "v1.3": {cat: members for cat, members in _V14.items() if cat != "SUM"},
+    "v1.3.0": _V130,
+    "v1.4.1": _V141,
+    # paper: the ten categories the paper lists (NLI, QA, RC, MC, EL, FA, MR, MT, HE, CG):
+    # v1.3.0's nine with v1.3.0's datasets, plus CG as mbpp:code_exec (the first release
+    # with mbpp; which exact release the paper ran is not stated).
+    "paper": {**_V130, "CG": ["mbpp:code_exec"]},
 }
 
 

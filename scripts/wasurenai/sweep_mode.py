@@ -44,5 +44,5 @@ def main(smk) -> None:
     points = dict(smk.params.points)
     if len(smk.output) != len(points):
         raise WorkflowError(f"sweep: {len(smk.output)} outputs for {len(points)} points")
-    run_sweep(smk.wildcards.base, points, dict(zip(roles, paths)), smk.input.datasets,
-              dict(smk.params.cfg), dict(zip(points, map(str, smk.output))), logger)
+    cfg = dict(smk.params.cfg)
+    run_sweep(smk.wildcards.base, points, dict(zip(roles, paths)), cfg["dataset_dir"], cfg, dict(zip(points, map(str, smk.output))), logger)
