@@ -91,6 +91,7 @@ def test_tables_in_the_paper_layout(tmp_path):
         "| Base     | **0.395** / _0.824_ | _0.388_ / **0.830** | 0.375 / 0.819 |\n"
         "| Instruct | **0.471** / _0.838_ | _0.448_ / **0.841** | 0.395 / n/a   |\n"
         "\n"
+        "- n/a in MT: not measured\n"
         "- Bold: best per base; italic: second best (on the displayed values).\n"
     )
     assert tables["table1_md"] == (  # per base and column: best bold, second italic
@@ -132,6 +133,7 @@ def test_tables_in_the_paper_layout(tmp_path):
     )
     assert tables["table2_tex"] == (
         "% requires \\usepackage{booktabs}\n"
+        "% n/a in MT: not measured\n"
         "% Bold: best per base; underlined: second best (on the displayed values).\n"
         "\\begin{tabular}{lrrr}\n"
         "\\toprule\n"
@@ -179,3 +181,34 @@ def test_a_missing_run_or_a_bad_file_fails_naming_it(tmp_path):
     with pytest.raises(WorkflowError, match="linear.json: not a readable evaluation JSON"):
         main(smk)
     assert not (tmp_path / "b" / "tables" / "table1.csv").exists()
+
+
+def test_a_category_scored_zero_is_marked_and_the_csv_stays_plain():
+    """llm-jp-eval counts a category without a score as 0.0 in AVG: the tables say so."""
+    from wasurenai.aggregate import Notes, category_table, table1, write_table
+    from wasurenai.llm_jp_eval import ZEROED
+
+    res = result(0.405, 0.8, (10.0, 0.9, 0.8), (11.0, 0.9, 0.8))
+    res["categories"] = {"MT": 0.8, "CG": 0.0}
+    res["category_reasons"] = {"CG": f"{ZEROED}; not evaluated: mbpp: ..."}
+    results = {("tiny", m): res for m in ("base", "ja-en", "en-ja", "linear")}
+    notes = Notes()
+    t1 = table1(results, {"tiny": "Base"}, {"linear": "Linear"}, ["ja-en", "en-ja"], "linear",
+                notes)
+    assert list(t1["AVG"]) == ["0.405†"] * 4
+    tc = category_table(results, {"tiny": "Base"}, {"linear": "Linear"}, ["base"], notes)
+    assert tc.loc[0, "CG"] == "0.000†" and tc.loc[0, "MT"] == "0.800"
+    lines = notes.lines()
+    assert "† in AVG: counts CG as 0.0, as llm-jp-eval's AVG does" in lines
+    assert f"† in CG: {ZEROED}; not evaluated: mbpp: ..." in lines
+    md, csv = tmp_dir() / "t.md", tmp_dir() / "t.csv"
+    write_table(tc, md, csv, notes, mark_columns=["CG", "AVG"])
+    assert "0.000†" in md.read_text() and "† in CG" in md.read_text()
+    assert "†" not in csv.read_text() and ",0.000," in csv.read_text()
+
+
+def tmp_dir():
+    import tempfile
+    from pathlib import Path
+
+    return Path(tempfile.mkdtemp())

@@ -5,7 +5,9 @@ Table 1: per base, the base model, each CPT model and the Table-1 merge, with AV
 base model and of every merge. The category table: every llm-jp-eval category of every
 model. Scores in 0-1 get 3 decimals, BLEU (0-100) 3 significant digits as in the paper
 (12.5, 7.07). A value that was not measured is "n/a", never 0, and the Markdown says why
-below the table (the reasons the evaluation JSONs give). Markdown, LaTeX and HTML mark
+below the table (the reasons the evaluation JSONs give). A category that llm-jp-eval's AVG
+counts as 0.0 for want of a score reads "0.000†", and so does an AVG that counts one
+(``tables.ZERO_MARK``), with the reason below the table; the CSVs stay plain numbers. Markdown, LaTeX and HTML mark
 the best value per base (bold) and the second (italic / underlined); CSV stays plain. With a
 reference (``report.reference``), ``table{1,2}_vs_reference`` interleave its numbers and the
 deltas with ours. ``scores.csv``: every score of every model, unrounded, for the figures.
@@ -18,8 +20,9 @@ import pandas as pd
 
 from . import tables
 from .common import WorkflowError, atomic_open, first_log, get_logger, read_json
+from .llm_jp_eval import ZEROED
 from .reference import compare, load_reference
-from .tables import METRIC_COLUMNS, NA, finite, fmt
+from .tables import METRIC_COLUMNS, NA, ZERO_MARK, finite, fmt
 
 def load_results(runs: list[dict], paths: list[str]) -> dict[tuple[str, str], dict]:
     """{(base, model): evaluation JSON}; unreadable or malformed files fail naming the file."""
@@ -52,19 +55,21 @@ def model_label(model: str, merges: dict[str, str]) -> str:
 
 
 class Notes:
-    """Why cells are n/a: reason -> the columns it applies to (in first-seen order)."""
+    """Why cells are n/a or marked †: (mark, reason) -> the columns it applies to (in
+    first-seen order)."""
 
     def __init__(self):
-        self.reasons: dict[str, list[str]] = {}
+        self.reasons: dict[tuple[str, str], list[str]] = {}
 
-    def add(self, reason: str | None, column: str) -> None:
+    def add(self, reason: str | None, column: str, mark: str = NA) -> None:
         if reason:
-            cols = self.reasons.setdefault(reason, [])
+            cols = self.reasons.setdefault((mark, reason), [])
             if column not in cols:
                 cols.append(column)
 
     def lines(self) -> list[str]:
-        return [f"n/a in {', '.join(cols)}: {reason}" for reason, cols in self.reasons.items()]
+        return [f"{mark} in {', '.join(cols)}: {reason}"
+                for (mark, reason), cols in self.reasons.items()]
 
     def markdown(self) -> str:
         return markdown_notes(self.lines())
@@ -78,7 +83,28 @@ def _cell(value, kind, reason, column, notes: Notes | None) -> str:
     text = fmt(value, kind)
     if text == NA and notes is not None:
         notes.add(reason or "not measured", column)
+    elif text != NA and reason and reason.startswith(ZEROED):
+        text += ZERO_MARK
+        if notes is not None:
+            notes.add(reason, column, ZERO_MARK)
     return text
+
+
+def zeroed_categories(res: dict) -> list[str]:
+    """The categories an evaluation counted as 0.0 in its AVG, for want of a score."""
+    return [cat for cat, why in (res.get("category_reasons") or {}).items()
+            if str(why).startswith(ZEROED)]
+
+
+def avg_cell(res: dict, notes: Notes | None = None) -> str:
+    """AVG as displayed: marked † when it counts a category scored 0.0."""
+    text, zeroed = fmt(res.get("AVG")), zeroed_categories(res)
+    if text == NA or not zeroed:
+        return text
+    if notes is not None:
+        notes.add(f"counts {', '.join(zeroed)} as 0.0, as llm-jp-eval's AVG does", "AVG",
+                  ZERO_MARK)
+    return text + ZERO_MARK
 
 
 def table1(results: dict, bases: dict, merges: dict, directions: list, table1_merge: str,
@@ -90,7 +116,7 @@ def table1(results: dict, bases: dict, merges: dict, directions: list, table1_me
             res = _result(results, base, model)
             reasons = res.get("category_reasons") or {}
             row = {"base": label, "model": model_label(model, merges),
-                   "AVG": fmt(res.get("AVG")),
+                   "AVG": avg_cell(res, notes),
                    "MT": _cell(res.get("MT"), "score", reasons.get("MT"), "MT", notes)}
             translation = res.get("translation") or {}
             for direction in directions:
@@ -119,19 +145,21 @@ def category_table(results: dict, bases: dict, merges: dict, models: list[str],
             row = {"base": label, "model": model_label(model, merges)}
             for cat in categories:
                 row[cat] = _cell(scores.get(cat), "score", reasons.get(cat), cat, notes)
-            row["AVG"] = fmt(res.get("AVG"))
+            row["AVG"] = avg_cell(res, notes)
             rows.append(row)
     return pd.DataFrame(rows)
 
 
-def table2(results: dict, bases: dict, merges: dict) -> pd.DataFrame:
+def table2(results: dict, bases: dict, merges: dict, notes: Notes | None = None) -> pd.DataFrame:
     """One row per base: "AVG / MT" of the base model and of every merge (by label)."""
     rows = []
     for base, label in bases.items():
         row = {"base": label}
         for model, column in [("base", "base model"), *merges.items()]:
             res = _result(results, base, model)
-            row[column] = f"{fmt(res.get('AVG'))} / {fmt(res.get('MT'))}"
+            mt = _cell(res.get("MT"), "score", (res.get("category_reasons") or {}).get("MT"),
+                       "MT", notes)
+            row[column] = f"{avg_cell(res, notes)} / {mt}"
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -193,8 +221,9 @@ def write_table(df: pd.DataFrame, md_path, csv_path, notes: Notes | list | None 
     mark = tables.marks(df, mark_columns, group, across) if mark_columns else {}
     legend = [tables.legend("italic")] if mark else []
     legend_u = [tables.legend("underlined")] if mark else []  # LaTeX, HTML
-    with atomic_open(csv_path) as fh:
-        df.to_csv(fh, index=False)
+    with atomic_open(csv_path) as fh:  # plain numbers: no marks
+        df.map(lambda x: x.replace(ZERO_MARK, "") if isinstance(x, str) else x).to_csv(
+            fh, index=False)
     with atomic_open(md_path) as fh:
         fh.write(tables.markdown(df, mark))
         fh.write(markdown_notes(lines + legend))
@@ -218,9 +247,9 @@ def main(smk) -> None:
     results = load_results(list(smk.params.runs), [str(p) for p in smk.input.evals])
     bases, merges = dict(smk.params.bases), dict(smk.params.merges)
     directions = list(smk.params.directions)
-    notes1, notes_c = Notes(), Notes()
+    notes1, notes2, notes_c = Notes(), Notes(), Notes()
     t1 = table1(results, bases, merges, directions, smk.params.table1_merge, notes1)
-    t2 = table2(results, bases, merges)
+    t2 = table2(results, bases, merges, notes2)
     models = list(dict.fromkeys(run["model"] for run in smk.params.runs))
     sweeps = dict(getattr(smk.params, "sweeps", None) or {})
     labels = {**merges, **{m: info["label"] for m, info in sweeps.items()}}
@@ -229,7 +258,7 @@ def main(smk) -> None:
     write_table(t1, smk.output.table1_md, smk.output.table1_csv, notes1, mark_columns=t1_scores,
                 tex_path=_out(smk, "table1_tex"), html_path=_out(smk, "table1_html"),
                 title="Table 1")
-    write_table(t2, smk.output.table2_md, smk.output.table2_csv, mark_columns=t2_scores,
+    write_table(t2, smk.output.table2_md, smk.output.table2_csv, notes2, mark_columns=t2_scores,
                 tex_path=_out(smk, "table2_tex"), html_path=_out(smk, "table2_html"),
                 title="Table 2: AVG / MT", across="columns")
     write_table(tc, smk.output.categories_md, smk.output.categories_csv, notes_c,
@@ -249,6 +278,10 @@ def main(smk) -> None:
                         html_path=smk.output[f"{name}_ref_html"],
                         title=f"{name.replace('table', 'Table ')}: ours, {reference['label']} "
                               "and the difference", group="base", blank_repeats=len(keys))
+    for (base, model), res in results.items():
+        if zeroed_categories(res):
+            logger.warning("%s / %s: AVG counts %s as 0.0 (no score), as llm-jp-eval's does",
+                           base, model, ", ".join(zeroed_categories(res)))
     logger.info("Table 1\n%s\nTable 2\n%s\nCategories\n%s", t1.to_string(index=False),
                 t2.to_string(index=False), tc.to_string(index=False))
 

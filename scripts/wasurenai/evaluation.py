@@ -24,15 +24,13 @@ from pathlib import Path
 from typing import Sequence
 
 from .common import WorkflowError, clean_text, first_log, get_logger, write_json
-from .llm_jp_eval import (Dataset, Sample, build_prompt, dataset_path, few_shots, load_dataset,
-                          missing_datasets, resolve_categories)
+from .llm_jp_eval import (ZEROED, Dataset, Sample, build_prompt, dataset_path, few_shots,
+                          load_dataset, missing_datasets, resolve_categories)
 from .metrics import NOT_EVALUATED, MetricSuite
 from .testsets import file_dataset, languages, translation_metrics
 
 CFG_KEYS = ("num_few_shots", "max_samples", "batch_size", "categories", "translation", "bertscore")
 AVG_OVER = ("all", "evaluated")
-# The reason recorded for a category that has no score and counts 0.0 in AVG.
-ZEROED = "scored 0.0 as llm-jp-eval does (no member has a score)"
 
 
 # --- model and generation ---------------------------------------------------------------

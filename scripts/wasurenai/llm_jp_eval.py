@@ -14,6 +14,10 @@ from pathlib import Path
 
 from .common import WorkflowError
 
+# The reason an evaluation JSON records for a category that has no score and counts 0.0 in
+# AVG, as llm-jp-eval's post_process_score_results counts it (evaluation.avg_over: all).
+ZEROED = "scored 0.0 as llm-jp-eval does (no member has a score)"
+
 PREAMBLE = (
     "以下は、タスクを説明する指示と、文脈のある入力の組み合わせです。"
     "要求を適切に満たす応答を書きなさい。"

@@ -16,6 +16,7 @@ import re
 import pandas as pd
 
 NA = "n/a"
+ZERO_MARK = "†"  # a category llm-jp-eval scores 0.0 for want of a score, and an AVG counting it
 PART_SEP = " / "
 BEST, SECOND = "best", "second"
 # Translation metrics, as the tables name them, with the evaluation JSON's keys.
@@ -63,7 +64,7 @@ def fmt_signed(value, kind_: str = "score") -> str:
 def number(text) -> float | None:
     """A displayed score as a float; None for n/a, text or a non-finite value."""
     try:
-        value = float(str(text).strip())
+        value = float(str(text).strip().rstrip(ZERO_MARK))
     except ValueError:
         return None
     return value if math.isfinite(value) else None
