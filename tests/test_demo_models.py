@@ -11,9 +11,11 @@ from transformers import AutoTokenizer
 
 from wasurenai.common import WorkflowError
 from wasurenai.demo_models import (
-    build_demo_texts, main_texts, main_tokenizer, tokenizer_texts, train_tokenizer, tsv_texts,
+    build_demo_texts, dataset_texts, main_texts, main_tokenizer, tokenizer_texts, train_tokenizer,
+    tsv_texts,
 )
-from wasurenai.llm_jp_eval import PREAMBLE, build_prompt
+from wasurenai.llm_jp_eval import PREAMBLE, build_prompt, dataset_path
+from wasurenai.synthetic import SOLUTION_FIELD, split_dir
 
 HARD = [
     "猫が魚を食べました。\n\n### 応答:\n三匹",
@@ -29,11 +31,14 @@ def corpus_texts(n: int = 300) -> list[str]:
 
 
 def write_dataset(root, split, name, samples, instruction="質問に答えてください。"):
-    path = root / split / f"{name}.json"
+    """A dataset JSON in llm-jp-eval's layout, root/evaluation/<split>/<name>.json; a sample is
+    (input, output) or (input, output, solution)."""
+    path = dataset_path(split_dir(root, split), name)
     path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [dict(zip(("input", "output", SOLUTION_FIELD), s)) for s in samples]
     path.write_text(json.dumps({
         "instruction": instruction, "output_length": 8, "metrics": ["exact_match"],
-        "few_shots": [], "samples": [{"input": i, "output": o} for i, o in samples],
+        "few_shots": [], "samples": rows,
     }, ensure_ascii=False), encoding="utf-8")
     return path
 
@@ -48,7 +53,7 @@ def inputs(tmp_path):
     write_dataset(ds, "train", "qa", [(f"{i}+1は?", str(i + 1)) for i in range(6)])
     write_dataset(ds, "train", "mt", [(f"犬{i}", f"dog {i}") for i in range(4)], "翻訳してください。")
     write_dataset(ds, "test", "qa", [("秘密のテスト入力", "42")])
-    return SimpleNamespace(mono=mono, docs=docs, ds=ds)
+    return SimpleNamespace(mono=mono, docs=docs, ds=ds, train=split_dir(ds, "train"))
 
 
 def test_tokenizer_round_trips_japanese_and_newlines_exactly(tmp_path):
@@ -94,21 +99,22 @@ def test_tokenizer_entry_trains_on_all_three_inputs(inputs, tmp_path):
     out = tmp_path / "tokenizer"
     smk = SimpleNamespace(
         input=SimpleNamespace(monolingual=str(inputs.mono), corpus=str(tsv), datasets=str(inputs.ds)),
-        output=[str(out)], params=SimpleNamespace(vocab_size=300), log=[str(tmp_path / "t.log")],
+        output=[str(out)], params=SimpleNamespace(vocab_size=300, train_dir=str(inputs.train)),
+        log=[str(tmp_path / "t.log")],
     )
     main_tokenizer(smk)
     vocab = Tokenizer.from_file(str(out / "tokenizer.json")).get_vocab()
     prompt_frame = build_prompt("質問に答えてください。", [], "")
     assert len(vocab) == 300
     assert "cat" in vocab  # from the TSV
-    texts = list(tokenizer_texts(inputs.mono, tsv, inputs.ds))
+    texts = list(tokenizer_texts(inputs.mono, tsv, inputs.train))
     assert texts[:3] == inputs.docs and texts[3:5] == ["cat 0", "猫0"]
     assert prompt_frame in texts and "2+1は?" in texts and "dog 3" in texts
     assert "秘密のテスト入力" not in texts  # train split only
 
 
 def test_demo_texts_hold_docs_and_every_train_sample_as_prompt_plus_answer(inputs):
-    pretrain, instruct = build_demo_texts(inputs.mono, inputs.ds, ["qa", "mt"], ["qa", "mt"], 2, seed=0)
+    pretrain, instruct = build_demo_texts(inputs.mono, inputs.train, ["qa", "mt"], ["qa", "mt"], 2, seed=0)
     assert set(inputs.docs) <= set(pretrain)
     formatted = [t for t in pretrain if t.startswith(PREAMBLE)]
     assert len(pretrain) == 3 + 10 and len(formatted) == 10
@@ -119,22 +125,44 @@ def test_demo_texts_hold_docs_and_every_train_sample_as_prompt_plus_answer(input
     shots = [t.count("### 入力:") - 1 for t in instruct]
     assert min(shots) >= 0 and max(shots) <= 2 and len(set(shots)) > 1  # varied few-shots
     assert not any("秘密のテスト入力" in t for t in pretrain + instruct)  # never the test split
-    assert (pretrain, instruct) == build_demo_texts(inputs.mono, inputs.ds, ["qa", "mt"], ["qa", "mt"], 2, seed=0)
-    assert instruct != build_demo_texts(inputs.mono, inputs.ds, ["qa", "mt"], ["qa", "mt"], 2, seed=1)[1]
-    general_only = build_demo_texts(inputs.mono, inputs.ds, ["qa", "mt"], ["qa"], 2, seed=0)[1]
+    assert (pretrain, instruct) == build_demo_texts(inputs.mono, inputs.train, ["qa", "mt"], ["qa", "mt"], 2, seed=0)
+    assert instruct != build_demo_texts(inputs.mono, inputs.train, ["qa", "mt"], ["qa", "mt"], 2, seed=1)[1]
+    general_only = build_demo_texts(inputs.mono, inputs.train, ["qa", "mt"], ["qa"], 2, seed=0)[1]
     assert len(general_only) == 3 * 6 and not any("翻訳してください。" in t for t in general_only)
     with pytest.raises(WorkflowError, match="nope.json"):
-        build_demo_texts(inputs.mono, inputs.ds, ["qa", "nope"], [], 2, seed=0)
+        build_demo_texts(inputs.mono, inputs.train, ["qa", "nope"], [], 2, seed=0)
 
 
 def test_demo_texts_entry_writes_text_jsonl(inputs, tmp_path):
     out = SimpleNamespace(pretrain=str(tmp_path / "p.jsonl"), instruct=str(tmp_path / "i.jsonl"))
     smk = SimpleNamespace(
         input=SimpleNamespace(monolingual=str(inputs.mono), datasets=str(inputs.ds)), output=out,
-        params=SimpleNamespace(pretrain_datasets=["qa"], instruct_datasets=["qa"], num_few_shots=1, seed=0), log=[],
+        params=SimpleNamespace(train_dir=str(inputs.train), pretrain_datasets=["qa"],
+                               instruct_datasets=["qa"], num_few_shots=1, seed=0), log=[],
     )
     main_texts(smk)
     pretrain = [json.loads(line)["text"] for line in open(out.pretrain, encoding="utf-8")]
     instruct = [json.loads(line)["text"] for line in open(out.instruct, encoding="utf-8")]
     assert len(pretrain) == 3 + 6 and len(instruct) == 18
     assert "名前はまだ無い。\n改行あり" in pretrain
+
+
+def test_a_solution_field_is_the_answer_and_is_tokenizer_text(inputs, tmp_path):
+    """The synthetic CG set: shots show the tests (the output, as the evaluation prompt does),
+    the answer taught is the solution."""
+    tests = "['assert inc(1) == 2']"
+    write_dataset(inputs.ds, "train", "code", [
+        (f"task {i}", tests, f"def inc(x):\n    return x + {i}") for i in range(3)], "コードを書いて。")
+    pretrain, instruct = build_demo_texts(inputs.mono, inputs.train, ["code"], ["code"], 2, seed=0)
+    formatted = [t for t in pretrain if t.startswith(PREAMBLE)]
+    assert len(formatted) == 3 and len(instruct) == 9
+    for i in range(3):
+        assert any(t.endswith(f"### 入力:\ntask {i}\n\n### 応答:\ndef inc(x):\n    return x + {i}")
+                   for t in formatted)
+    shots = [t for t in instruct if t.count("### 入力:") > 1]
+    assert shots and all(f"### 応答:\n{tests}\n\n### 入力:" in t for t in shots)
+    assert not any(t.endswith(tests) for t in pretrain + instruct)
+    assert "def inc(x):\n    return x + 2" in list(dataset_texts(inputs.train))
+    write_dataset(inputs.ds, "train", "bad", [("task", tests, 42)])
+    with pytest.raises(WorkflowError, match=r"bad.json: samples\[0\].solution"):
+        build_demo_texts(inputs.mono, inputs.train, ["bad"], [], 2, seed=0)

@@ -38,7 +38,8 @@ def test_table1_has_every_row_and_finite_numbers(smoke_run):
 
 def test_category_table_covers_every_model(smoke_run):
     table = pd.read_csv(smoke_run / "results" / "tables" / "categories.csv")
-    assert list(table.columns) == ["base", "model", "MR", "QA", "NLI", "MC", "MT", "AVG"]
+    assert list(table.columns) == ["base", "model", "NLI", "QA", "RC", "MC", "EL", "FA", "MR",
+                                   "MT", "HE", "CG", "AVG"]
     assert len(table) == 2 * 10  # 2 bases x (base, ja-en, en-ja, 5 merges, 2 sweep points)
     for column in table.columns[2:]:
         assert pd.to_numeric(table[column], errors="raise").map(math.isfinite).all(), column

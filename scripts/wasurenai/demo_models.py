@@ -5,10 +5,15 @@
   post-processor (packing appends EOS itself). Saved as a ``PreTrainedTokenizerFast`` dir.
 * ``build_demo_texts`` — the pretraining mix (monolingual documents plus llm-jp-eval style
   train samples, prompt + answer) and the instruct-tuning mix (the same samples, more copies
-  with other few-shot variations).
+  with other few-shot variations). The answer is the sample's ``output``, or its ``solution``
+  field where it has one (the synthetic CG set: the output lists the tests, the solution is
+  the code that passes them).
+
+Both read one train-split directory of llm-jp-eval's layout (``…/evaluation/train``).
 """
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -17,7 +22,8 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
 from wasurenai.common import WorkflowError, atomic_dir, first_log, get_logger, read_texts, write_texts
-from wasurenai.llm_jp_eval import build_prompt, dataset_path, load_dataset
+from wasurenai.llm_jp_eval import Dataset, build_prompt, dataset_path, load_dataset
+from wasurenai.synthetic import SOLUTION_FIELD
 
 SPECIAL_TOKENS = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"}
 
@@ -63,30 +69,44 @@ def tsv_texts(path: str | Path) -> Iterator[str]:
                 yield from (c for c in cols[3:5] if c.strip())
 
 
-def dataset_texts(datasets_dir: str | Path) -> Iterator[str]:
-    """All text of the train split of an llm-jp-eval dir: each dataset's prompt frame
-    (instruction, preamble, headers) and every sample's input and output."""
-    paths = sorted(Path(datasets_dir, "train").glob("*.json"))
+def load_train_set(path: str | Path) -> tuple[Dataset, list[str | None]]:
+    """A train-split dataset and, per sample, its ``solution`` field (None where absent);
+    a solution that is not a string fails naming the file and the sample."""
+    ds = load_dataset(path)
+    raw = json.loads(Path(path).read_text(encoding="utf-8"))["samples"]
+    solutions = [s.get(SOLUTION_FIELD) for s in raw]
+    for i, solution in enumerate(solutions):
+        if solution is not None and not isinstance(solution, str):
+            raise WorkflowError(f"{path}: samples[{i}].{SOLUTION_FIELD} must be a string")
+    return ds, solutions
+
+
+def dataset_texts(train_dir: str | Path) -> Iterator[str]:
+    """All text of one llm-jp-eval train-split dir: each dataset's prompt frame (instruction,
+    preamble, headers) and every sample's input, output and solution."""
+    paths = sorted(Path(train_dir).glob("*.json"))
     if not paths:
-        raise WorkflowError(f"{datasets_dir}/train: no llm-jp-eval dataset JSON found")
+        raise WorkflowError(f"{train_dir}: no llm-jp-eval dataset JSON found")
     for path in paths:
-        ds = load_dataset(path)
+        ds, solutions = load_train_set(path)
         yield build_prompt(ds.instruction, [], "")
-        for s in ds.samples:
+        for s, solution in zip(ds.samples, solutions):
             yield s.input
             yield s.output
+            if solution is not None:
+                yield solution
 
 
-def tokenizer_texts(monolingual: str | Path, corpus_tsv: str | Path, datasets_dir: str | Path) -> Iterator[str]:
+def tokenizer_texts(monolingual: str | Path, corpus_tsv: str | Path, train_dir: str | Path) -> Iterator[str]:
     """The demo tokenizer's training text: monolingual docs, the corpus, the train splits."""
     yield from read_texts(monolingual)
     yield from tsv_texts(corpus_tsv)
-    yield from dataset_texts(datasets_dir)
+    yield from dataset_texts(train_dir)
 
 
 def main_tokenizer(smk) -> None:
     logger = get_logger("train_tokenizer", first_log(smk))
-    texts = tokenizer_texts(smk.input.monolingual, smk.input.corpus, smk.input.datasets)
+    texts = tokenizer_texts(smk.input.monolingual, smk.input.corpus, smk.params.train_dir)
     tok = train_tokenizer(texts, smk.params.vocab_size, smk.output[0])
     logger.info("byte-level BPE with %d tokens -> %s", len(tok), smk.output[0])
 
@@ -95,20 +115,23 @@ def main_tokenizer(smk) -> None:
 
 def format_samples(dataset_file: str | Path, num_few_shots: int, copies: int, rng: random.Random) -> list[str]:
     """Every sample of one train-split dataset as an llm-jp-eval prompt + answer, ``copies``
-    times, each copy with 0..num_few_shots shots drawn at random from the other samples."""
-    ds = load_dataset(dataset_file)
+    times, each copy with 0..num_few_shots shots drawn at random from the other samples. The
+    shots show their ``output`` as the evaluation prompt does; the answer is the sample's
+    ``solution`` where it has one, else its ``output``."""
+    ds, solutions = load_train_set(dataset_file)
     texts = []
     for _ in range(copies):
         for i, sample in enumerate(ds.samples):
             others = ds.samples[:i] + ds.samples[i + 1:]
             k = rng.randint(0, min(num_few_shots, len(others)))
             shots = rng.sample(others, k)
-            texts.append(build_prompt(ds.instruction, shots, sample.input) + sample.output)
+            answer = sample.output if solutions[i] is None else solutions[i]
+            texts.append(build_prompt(ds.instruction, shots, sample.input) + answer)
     return texts
 
 
 def build_demo_texts(
-    monolingual: str | Path, datasets_dir: str | Path, pretrain_datasets: list[str],
+    monolingual: str | Path, train_dir: str | Path, pretrain_datasets: list[str],
     instruct_datasets: list[str], num_few_shots: int, seed: int, instruct_copies: int = 3,
 ) -> tuple[list[str], list[str]]:
     """(pretrain, instruct) documents, each list shuffled with ``seed``.
@@ -122,7 +145,7 @@ def build_demo_texts(
     for names, texts, copies in ((pretrain_datasets, pretrain, 1),
                                  (instruct_datasets, instruct, instruct_copies)):
         for name in names:
-            path = dataset_path(datasets_dir, "train", name)
+            path = dataset_path(train_dir, name)
             if not path.is_file():
                 raise WorkflowError(f"{path}: not found (dataset {name!r} named in evaluation.categories)")
             texts += format_samples(path, num_few_shots, copies, rng)
@@ -134,7 +157,7 @@ def build_demo_texts(
 def main_texts(smk) -> None:
     logger = get_logger("demo_texts", first_log(smk))
     pretrain, instruct = build_demo_texts(
-        smk.input.monolingual, smk.input.datasets, list(smk.params.pretrain_datasets),
+        smk.input.monolingual, smk.params.train_dir, list(smk.params.pretrain_datasets),
         list(smk.params.instruct_datasets),
         int(smk.params.num_few_shots), int(smk.params.seed),
     )

@@ -13,12 +13,31 @@ English sentence has exactly one Japanese translation and vice versa. From that 
   sentences, the fact base (people's favourite things, home town, job) in both languages, the
   categories of the nouns, all one-digit sums and differences, and ``pretrain_parallel_pairs``
   pairs in a loose bilingual form.
-* ``llm_jp_eval/{train,test}/<name>.json`` -- the datasets in ``DATASETS``. The QA and arithmetic
+* ``llm_jp_eval/evaluation/{train,dev,test}/<name>.json`` -- llm-jp-eval's preprocessed layout
+  (without its version level; ``split_dir``): one dataset in ``DATASETS`` per category of the
+  paper, each with the metric llm-jp-eval uses there --
+
+  - NLI ``synth_nli`` (JNLI-like premise / hypothesis): exact_match
+  - QA ``synth_facts_qa`` (the fact base): char_f1
+  - RC ``synth_rc`` (JSQuAD-like span extraction): char_f1
+  - MC ``synth_choice`` (which word is a fruit ...): exact_match
+  - EL ``synth_sentiment`` (chABSA-like, one thing per line): set_f1
+  - FA ``synth_reading`` (wiki_reading-like): char_f1; ``synth_ner`` (wiki_ner-like, one
+    entity per line): set_f1
+  - MR ``synth_arithmetic`` (one-digit sums): exact_match
+  - MT ``synth_mt_j_to_e``, ``synth_mt_e_to_j``: ALT's bleu, bert_score, comet_wmt22
+  - HE ``synth_exam`` (JMMLU-like vocabulary exam): exact_match
+  - CG ``synth_code`` (MBPP-like one-line functions): code_exec, pylint_check
+
+  The test and dev splits (``general_test`` / ``general_dev`` samples; MT: ``test_pairs`` /
+  ``general_dev`` held-out pairs) share no input with each other or with train; the QA,
+  arithmetic, exam and code splits share no key either (fact, sum, word, function), so their
   test questions ask about facts no train question asks about (the facts are stated in the
-  monolingual text, as an LLM's knowledge comes from pretraining). The MT test splits are
-  held-out pairs (``test_pairs`` per direction, different pairs per direction) whose sentences
-  occur in no training text: not in the TSV, the monolingual text, any train split, nor as an
-  NLI sentence.
+  monolingual text, as an LLM's knowledge comes from pretraining). The MT test and dev pairs
+  (different pairs per direction) occur in no training text: not in the TSV, the monolingual
+  text, any train split, nor as a sentence of another dataset. CG train samples carry the
+  reference function in an extra ``solution`` field (llm-jp-eval's loader ignores it); the
+  evaluated splits are in mbpp's exact format.
 
 Everything is drawn from ``random.Random`` streams seeded from ``cfg["seed"]``.
 """
@@ -28,12 +47,14 @@ import json
 import random
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 from .common import WorkflowError, atomic_dir, atomic_open, first_log, get_logger
+from .llm_jp_eval import dataset_path
 
 CFG_KEYS = (
-    "seed", "corpus_pairs", "malformed_lines", "test_pairs", "general_train", "general_test",
-    "monolingual_sentences", "pretrain_parallel_pairs",
+    "seed", "corpus_pairs", "malformed_lines", "test_pairs", "general_train", "general_dev",
+    "general_test", "monolingual_sentences", "pretrain_parallel_pairs",
 )
 MALFORMED_KINDS = ("columns", "empty", "invalid_utf8", "too_long", "duplicate", "bad_score")
 LOW_SCORE_FRACTION = 0.08  # misaligned lines per aligned pair, scored below 0.5
@@ -381,16 +402,18 @@ def arithmetic_facts() -> list[tuple[str, str, str, str]]:
 # ---------------------------------------------------------------------------------- world
 @dataclass
 class World:
-    test: dict[str, list[tuple[str, str]]]  # direction -> held-out (en, ja) pairs
+    test: dict[str, list[tuple[str, str]]]  # direction -> held-out (en, ja) pairs, test split
     corpus: list[tuple[str, str]]           # aligned pairs of the TSV
     extra: list[tuple[str, str]]            # pairs only the monolingual text uses
     misaligned: list[tuple[str, str]]       # low-score TSV lines
     facts: dict
+    dev: dict[str, list[tuple[str, str]]]   # direction -> held-out (en, ja) pairs, dev split
 
     @property
     def held_out(self) -> set[str]:
-        """Every sentence (either language) of the held-out pairs."""
-        return {s for pairs in self.test.values() for pair in pairs for s in pair}
+        """Every sentence (either language) of the held-out pairs (test and dev)."""
+        return {s for split in (self.test, self.dev) for pairs in split.values()
+                for pair in pairs for s in pair}
 
 
 def check_cfg(cfg: dict) -> dict:
@@ -415,13 +438,17 @@ def build_world(cfg: dict) -> World:
     n_test, n_corpus = cfg["test_pairs"], cfg["corpus_pairs"]
     n_low = round(LOW_SCORE_FRACTION * n_corpus)
     n_extra = max(cfg["monolingual_sentences"] // 2, 2 * n_low, 2)
-    pool = generate_pairs(_rng(cfg, "pairs"), 2 * n_test + n_corpus + n_extra)
+    n_dev = cfg["general_dev"]
+    # the dev pairs come last, so the test pairs and the corpus do not depend on general_dev
+    pool = generate_pairs(_rng(cfg, "pairs"), 2 * n_test + n_corpus + n_extra + 2 * n_dev)
     test = {"ja-en": pool[:n_test], "en-ja": pool[n_test:2 * n_test]}
     corpus = pool[2 * n_test:2 * n_test + n_corpus]
-    extra = pool[2 * n_test + n_corpus:]
+    extra = pool[2 * n_test + n_corpus:2 * n_test + n_corpus + n_extra]
+    dev_pool = pool[2 * n_test + n_corpus + n_extra:]
+    dev = {"ja-en": dev_pool[:n_dev], "en-ja": dev_pool[n_dev:]}
     # English of one extra pair with the Japanese of another: what a low score flags.
     misaligned = [(extra[i][0], extra[(i + 1) % len(extra)][1]) for i in range(n_low)]
-    return World(test, corpus, extra, misaligned, make_facts(_rng(cfg, "facts")))
+    return World(test, corpus, extra, misaligned, make_facts(_rng(cfg, "facts")), dev)
 
 
 # ---------------------------------------------------------------------------------- TSV
@@ -537,6 +564,18 @@ def monolingual_docs(world: World, cfg: dict) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------- datasets
+# llm-jp-eval's preprocessed layout: its preprocess writes <out>/<version>/evaluation/
+# {train,dev,test}/<name>.json; a synthesized root holds evaluation/... (no version level).
+SPLITS = ("train", "dev", "test")
+HELD_OUT = (("test", "general_test"), ("dev", "general_dev"))  # split, its size key
+SOLUTION_FIELD = "solution"  # CG train samples only: the reference code the demo texts teach
+
+
+def split_dir(root: str | Path, split: str) -> Path:
+    """One split's directory under a synthesized dataset root: ``root/evaluation/split``."""
+    return Path(root) / "evaluation" / split
+
+
 @dataclass(frozen=True)
 class Spec:
     instruction: str
@@ -545,56 +584,90 @@ class Spec:
     label_list: tuple[str, ...] = ()
 
 
+SENTIMENTS = ("positive", "neutral", "negative")
+NER_TYPES = ("人名", "日付表現")
+EXAM_LETTERS = ("A", "B", "C", "D")
+
 DATASETS = {
-    "synth_arithmetic": Spec("与えられた計算問題の答えを整数で出力してください。"
-                             "数値のみを出力し、それ以外には何も含めないことを厳守してください。",
-                             4, ("exact_match",)),
-    "synth_facts_qa": Spec("質問に対する答えを出力してください。"
-                           "答えの他には何も含めないことを厳守してください。", 12, ("exact_match",)),
     "synth_nli": Spec("前提と仮説の関係をentailment、contradiction、neutralの中から回答してください。"
                       "それ以外には何も含めないことを厳守してください。", 12, ("exact_match",),
                       NLI_LABELS),
+    "synth_facts_qa": Spec("質問に対する答えを出力してください。"
+                           "答えの他には何も含めないことを厳守してください。", 12, ("char_f1",)),
+    "synth_rc": Spec("質問に対する回答を文章から一言で抽出してください。回答は名詞で答えてください。"
+                     "それ以外には何も含めないことを厳守してください。", 10, ("char_f1",)),
     "synth_choice": Spec("質問と回答の選択肢を入力として受け付け、選択肢から回答を選択してください。"
                          "回答は選択肢の番号（例：0）だけで出力してください。", 4, ("exact_match",),
                          ("0", "1", "2", "3")),
+    "synth_sentiment": Spec(
+        "与えられた文章から評価の対象となっている物の名前を抽出し、それに対する極性をpositive、"
+        "neutral、negativeの中から選択してください。対象の名前と極性のペアをスペース（ ）で区切って"
+        "出力し、それ以外には何も含めないことを厳守してください。答えが複数の場合、改行で繋げて"
+        "ください。", 16, ("set_f1",)),
+    "synth_reading": Spec("与えられたテキストを全てひらがなに変換してください。"
+                          "回答の他には何も含めないことを厳守してください。", 20, ("char_f1",)),
+    "synth_ner": Spec(
+        "与えられたテキストから固有表現（" + "、".join(NER_TYPES) + "）を全て抽出してください。"
+        "回答の他には何も含めないことを厳守してください。回答には「固有表現1（種類1）」のように"
+        "固有表現の種類も含め、固有表現が複数の場合は改行で繋げてください。", 32, ("set_f1",)),
+    "synth_arithmetic": Spec("与えられた計算問題の答えを整数で出力してください。"
+                             "数値のみを出力し、それ以外には何も含めないことを厳守してください。",
+                             4, ("exact_match",)),
     "synth_mt_j_to_e": Spec("次の日本語を英語に翻訳してください。", 48,
-                            ("bert_score_en_f1", "bleu_en")),
+                            ("bleu_en", "bert_score_en_f1", "comet_wmt22")),
     "synth_mt_e_to_j": Spec("次の英語を日本語に翻訳してください。", 48,
-                            ("bert_score_ja_f1", "bleu_ja")),
+                            ("bleu_ja", "bert_score_ja_f1", "comet_wmt22")),
+    "synth_exam": Spec("与えられた質問と選択肢から、最も適切な回答を選択してください。なお、回答には"
+                       "選択肢のアルファベット（例：A）のみを含め、他には何も含めないことを厳守して"
+                       "ください。", 2, ("exact_match",), EXAM_LETTERS),
+    "synth_code": Spec("あなたはPythonを専門にするプログラマです。入力に書かれた関数をPythonで書いて"
+                       "ください。返答にはコードだけを平文で書き、```は入れないでください。", 24,
+                       ("code_exec", "pylint_check")),
 }
 Samples = list[dict[str, str]]
 
 
-def _split_by_key(rng: random.Random, items: list[tuple[str, str, str]], cfg: dict,
+def _size_error(name: str, what: str) -> WorkflowError:
+    return WorkflowError(
+        f"config keys synthetic.general_test / synthetic.general_dev: {name} has {what}, too "
+        f"few for the test and dev splits and a train split")
+
+
+def _split_by_key(rng: random.Random, items: list[tuple[str, dict]], cfg: dict,
                   name: str) -> dict[str, Samples]:
-    """Split (key, input, output) items so no key (fact) of the test split is in train.
-    Train repeats items when the question space is smaller than ``general_train``."""
-    n_train, n_test = cfg["general_train"], cfg["general_test"]
-    groups: dict[str, list[dict[str, str]]] = {}
-    for key, inp, out in items:
-        groups.setdefault(key, []).append({"input": inp, "output": out})
+    """Split (key, sample) items so that no key (fact, word, function) of the test split is
+    in dev or train, and none of dev in train. Train repeats items when the question space is
+    smaller than ``general_train``."""
+    groups: dict[str, Samples] = {}
+    for key, sample in items:
+        groups.setdefault(key, []).append(sample)
     keys = list(groups)
     rng.shuffle(keys)
-    test: Samples = []
-    while keys and len(test) < n_test:
-        test += groups[keys.pop()]
+    out: dict[str, Samples] = {}
+    for split, size_key in HELD_OUT:
+        held: Samples = []
+        while keys and len(held) < cfg[size_key]:
+            held += groups[keys.pop()]
+        if len(held) < cfg[size_key]:
+            raise _size_error(name, f"only {len(groups)} distinct questions")
+        rng.shuffle(held)
+        out[split] = held[:cfg[size_key]]
     rest = [s for k in keys for s in groups[k]]
-    if len(test) < n_test or not rest:
-        raise WorkflowError(
-            f"config key synthetic.general_test = {n_test}: {name} has only {len(items)} "
-            f"distinct questions, too few for {n_test} test questions and a train split")
-    rng.shuffle(test)
+    if not rest:
+        raise _size_error(name, f"only {len(groups)} distinct questions")
     train: Samples = []
-    while len(train) < n_train:
-        train += rng.sample(rest, min(len(rest), n_train - len(train)))
-    return {"train": train, "test": test[:n_test]}
+    while len(train) < cfg["general_train"]:
+        train += rng.sample(rest, min(len(rest), cfg["general_train"] - len(train)))
+    out["train"] = train
+    return {split: out[split] for split in SPLITS}
 
 
 def _draw(rng: random.Random, make, cfg: dict, name: str) -> dict[str, Samples]:
-    """Distinct samples from a generator; test inputs never occur in train."""
+    """Distinct samples from a generator: no input occurs in two splits."""
     seen: set[str] = set()
     out: Samples = []
-    total = cfg["general_test"] + cfg["general_train"]
+    n_test, n_dev = cfg["general_test"], cfg["general_dev"]
+    total = n_test + n_dev + cfg["general_train"]
     for _ in range(50 * total + 1000):
         if len(out) == total:
             break
@@ -603,9 +676,10 @@ def _draw(rng: random.Random, make, cfg: dict, name: str) -> dict[str, Samples]:
             seen.add(sample["input"])
             out.append(sample)
     else:
-        raise WorkflowError(f"config key synthetic.general_train: cannot generate {total} "
-                            f"distinct {name} samples")
-    return {"train": out[cfg["general_test"]:], "test": out[:cfg["general_test"]]}
+        raise WorkflowError(f"config keys synthetic.general_train / general_dev / general_test: "
+                            f"cannot generate {total} distinct {name} samples")
+    return {"train": out[n_test + n_dev:], "dev": out[n_test:n_test + n_dev],
+            "test": out[:n_test]}
 
 
 def _nli_sample(rng: random.Random, label: str, held_out: set[str]) -> dict[str, str] | None:
@@ -654,11 +728,220 @@ def _choice_sample(rng: random.Random) -> dict[str, str]:
     return {"input": f"質問：{cat_ja}はどれですか？\n選択肢：{listing}", "output": str(answer)}
 
 
+def _sentences(clauses: list[Clause], held_out: set[str]) -> list[str] | None:
+    """The clauses' Japanese sentences, or None when one of them is held out (MT test/dev)."""
+    out = [render(c)[1] for c in clauses]
+    return None if any(s in held_out for s in out) else out
+
+
+def _rc_sample(rng: random.Random, held_out: set[str]) -> dict[str, str] | None:
+    """JSQuAD-like: a passage of 2-3 past-tense actions by different people (no companions, so
+    every answer is unique) and a who / what / where question answered by a span."""
+    clauses = [replace(random_action(rng, tenses=("past",), kind="act"), comp=None)
+               for _ in range(rng.randint(2, 3))]
+    if (len({c.subj for c in clauses}) < len(clauses)
+            or len({(c.noun, c.verb) for c in clauses}) < len(clauses)):
+        return None
+    sentences = _sentences(clauses, held_out)
+    if sentences is None:
+        return None
+    c = rng.choice(clauses)
+    verb = VERBS[c.verb].ja_past
+    asks = [(f"{c.noun[1]}を{verb}のは誰ですか？", c.subj[1]),
+            (f"{c.subj[1]}が{verb}のは何ですか？", c.noun[1])]
+    if c.place:
+        asks.append((f"{c.subj[1]}が{c.noun[1]}を{verb}のはどこですか？", c.place.ja))
+    question, answer = rng.choice(asks)
+    return {"input": f"文章：{''.join(sentences)}\n質問：{question}", "output": answer}
+
+
+# chABSA-like polarity of the adjectives (the rest are neutral); a negated one flips.
+POLARITY = {"delicious": "positive", "cheap": "positive", "new": "positive", "cute": "positive",
+            "interesting": "positive", "expensive": "negative", "old": "negative"}
+FLIP = {"positive": "negative", "negative": "positive", "neutral": "neutral"}
+ALL_NOUNS: tuple[Word, ...] = tuple(n for nouns in NOUNS.values() for n in nouns)
+
+
+def _sentiment_sample(rng: random.Random, held_out: set[str]) -> dict[str, str] | None:
+    """chABSA-like: 1-3 judgements "その<noun>は<adj>。" of different things; the output lists
+    each thing with its polarity, one per line, in order."""
+    nouns = rng.sample(ALL_NOUNS, rng.randint(1, 3))
+    clauses = [Clause("be", rng.choice(STATE_TENSES), noun=n, adj=ADJS[rng.choice(ADJS_FOR[NOUN_CLASS[n]])])
+               for n in nouns]
+    sentences = _sentences(clauses, held_out)
+    if sentences is None:
+        return None
+    lines = []
+    for c in clauses:
+        polarity = POLARITY.get(c.adj[0], "neutral")
+        lines.append(f"{c.noun[1]} {FLIP[polarity] if c.tense.startswith('neg') else polarity}")
+    return {"input": f"文章：{''.join(sentences)}", "output": "\n".join(lines)}
+
+
+# Readings (hiragana) of the lexicon's words that are not written in kana.
+READINGS = {
+    "太郎": "たろう", "花子": "はなこ", "次郎": "じろう", "健太": "けんた", "美咲": "みさき",
+    "翔太": "しょうた", "直子": "なおこ", "大輔": "だいすけ", "由美": "ゆみ", "優子": "ゆうこ",
+    "拓也": "たくや", "恵": "めぐみ", "博": "ひろし", "誠": "まこと", "陽子": "ようこ",
+    "和也": "かずや", "彩": "あや", "健": "けん", "舞": "まい", "陸": "りく",
+    "魚": "さかな", "ご飯": "ごはん", "卵": "たまご", "肉": "にく", "水": "みず", "お茶": "おちゃ",
+    "牛乳": "ぎゅうにゅう", "本": "ほん", "新聞": "しんぶん", "手紙": "てがみ", "雑誌": "ざっし",
+    "車": "くるま", "帽子": "ぼうし", "傘": "かさ", "自転車": "じてんしゃ", "時計": "とけい",
+    "犬": "いぬ", "猫": "ねこ", "鳥": "とり", "馬": "うま",
+    "公園": "こうえん", "学校": "がっこう", "駅": "えき", "図書館": "としょかん", "店": "みせ",
+    "家": "いえ", "台所": "だいどころ", "庭": "にわ", "部屋": "へや",
+    "東京": "とうきょう", "大阪": "おおさか", "京都": "きょうと", "仙台": "せんだい",
+    "札幌": "さっぽろ", "名古屋": "なごや",
+    "赤": "あか", "青": "あお", "白": "しろ", "黒": "くろ", "緑": "みどり", "黄色": "きいろ",
+    "先生": "せんせい", "医者": "いしゃ", "学生": "がくせい", "歌手": "かしゅ", "料理人": "りょうりにん",
+    "農家": "のうか",
+    "大きい": "おおきい", "小さい": "ちいさい", "新しい": "あたらしい", "古い": "ふるい",
+    "赤い": "あかい", "青い": "あおい", "白い": "しろい", "黒い": "くろい", "安い": "やすい",
+    "高い": "たかい", "冷たい": "つめたい", "熱い": "あつい", "長い": "ながい", "面白い": "おもしろい",
+}
+
+
+def _is_kana(text: str) -> bool:
+    return all("\u3041" <= ch <= "\u30ff" for ch in text)
+
+
+def reading(word: str) -> str:
+    """A lexicon word in hiragana (katakana shifted to hiragana; ー kept), as wiki_reading's
+    morpheme readings are."""
+    if word in READINGS:
+        return READINGS[word]
+    if not _is_kana(word):
+        raise KeyError(f"no reading for {word!r}: add it to READINGS")
+    return "".join(chr(ord(ch) - 0x60) if "\u30a1" <= ch <= "\u30f6" else ch for ch in word)
+
+
+def _reading_sample(rng: random.Random) -> dict[str, str] | None:
+    """wiki_reading-like: a short noun phrase of the lexicon and its reading in hiragana
+    (None for a phrase already in hiragana: nothing to convert)."""
+    word = rng.choice(ALL_NOUNS)
+    noun, adj = word[1], ADJS[rng.choice(ADJS_FOR[NOUN_CLASS[word]])][1]
+    name = rng.choice(NAMES)[1]
+    parts = rng.choice((
+        [name, "の", noun], [adj, noun], [name, "の", adj, noun],
+        [rng.choice(CITIES)[1], "の", rng.choice(PLACES).ja],
+    ))
+    text, kana = "".join(parts), "".join(reading(p) for p in parts)
+    return None if text == kana else {"input": text, "output": kana}
+
+
+DATE_WORDS = (YESTERDAY, TODAY, TOMORROW)  # 毎日 ("every day") is no date expression
+
+
+def _ner_sample(rng: random.Random, held_out: set[str]) -> dict[str, str] | None:
+    """wiki_ner-like: 1-2 sentences; the output lists the people and dates, "名前（種類）", one
+    per line in order of appearance, each once."""
+    clauses = [random_action(rng) for _ in range(rng.randint(1, 2))]
+    sentences = _sentences(clauses, held_out)
+    if sentences is None:
+        return None
+    entities: list[str] = []
+    for c in clauses:  # the order render() writes them: subject, time, companion, recipient
+        date = c.time if c.time in DATE_WORDS else None
+        for word, kind in ((c.subj, "人名"), (date, "日付表現"), (c.comp, "人名"), (c.to, "人名")):
+            if word and f"{word[1]}（{kind}）" not in entities:
+                entities.append(f"{word[1]}（{kind}）")
+    if not entities:
+        return None
+    return {"input": "".join(sentences), "output": "\n".join(entities)}
+
+
+EXAM_GROUPS: tuple[tuple[Word, ...], ...] = (
+    *NOUNS.values(), tuple((p.en, p.ja) for p in PLACES), CITIES, JOBS, COLORS)
+EXAM_QUESTIONS = ((1, "「{}」を英語で言うと何ですか？"), (0, "「{}」を日本語で言うと何ですか？"))
+
+
+def exam_items(rng: random.Random) -> list[tuple[str, dict]]:
+    """JMMLU-like vocabulary questions, keyed by the English word: each word asked both ways,
+    twice, with three wrong options from its own group and options lettered A-D."""
+    items, seen = [], set()
+    for group in EXAM_GROUPS:
+        for word in group:
+            for lang, question in EXAM_QUESTIONS:
+                for _ in range(2):
+                    options = [word] + rng.sample([w for w in group if w != word], 3)
+                    rng.shuffle(options)
+                    listing = ",".join(f"{letter}.{o[1 - lang]}"
+                                       for letter, o in zip(EXAM_LETTERS, options))
+                    inp = f"質問：{question.format(word[lang])}\n選択肢：{listing}"
+                    if inp not in seen:
+                        seen.add(inp)
+                        items.append((word[0], {"input": inp,
+                                                "output": EXAM_LETTERS[options.index(word)]}))
+    return items
+
+
+@dataclass(frozen=True)
+class CodeTask:
+    """A family of one-line Python functions: ``task`` (what it returns, Japanese, with {k}),
+    its parameter, the return expression, the constants k, the expected value of (arg, k), and
+    two test arguments for k, chosen so that the tests pin k (the same function with k + 1
+    fails them)."""
+
+    task: str
+    param: str
+    body: str
+    ks: tuple[int, ...]
+    expected: Callable
+    test_args: Callable
+
+
+def _two_ints(rng: random.Random, k: int) -> list[int]:
+    return rng.sample(range(1, 21), 2)
+
+
+CODE_TASKS = (
+    CodeTask("整数xに{k}を足した値", "x", "x + {k}", tuple(range(1, 10)), lambda x, k: x + k,
+             _two_ints),
+    CodeTask("整数xから{k}を引いた値", "x", "x - {k}", tuple(range(1, 10)), lambda x, k: x - k,
+             _two_ints),
+    CodeTask("整数xに{k}を掛けた値", "x", "x * {k}", tuple(range(2, 10)), lambda x, k: x * k,
+             _two_ints),
+    CodeTask("整数xを{k}で割った余り", "x", "x % {k}", tuple(range(2, 10)), lambda x, k: x % k,
+             lambda rng, k: [k + rng.randint(1, k - 1), rng.randrange(30)]),
+    CodeTask("整数xが{k}より大きければTrue、そうでなければFalse", "x", "x > {k}", tuple(range(10)),
+             lambda x, k: x > k, lambda rng, k: [k + 1, k]),
+    CodeTask("整数xと{k}のうち大きい方", "x", "max(x, {k})", tuple(range(1, 10)),
+             lambda x, k: max(x, k), lambda rng, k: [k + rng.randint(1, 5), rng.randrange(k)]),
+    CodeTask("文字列sを{k}回繰り返した文字列", "s", "s * {k}", (2, 3), lambda s, k: s * k,
+             lambda rng, k: [w[0] for w in rng.sample(ALL_NOUNS, 2)]),
+    CodeTask("整数のリストxsの要素の和に{k}を足した値", "xs", "sum(xs) + {k}", tuple(range(10)),
+             lambda xs, k: sum(xs) + k,
+             lambda rng, k: [[rng.randrange(10) for _ in range(rng.randint(1, 3))], []]),
+)
+CODE_NAMES = tuple(w[0] for w in NAMES + ALL_NOUNS)  # the function names: english words
+
+
+def code_items(rng: random.Random) -> list[tuple[str, dict]]:
+    """MBPP-like tasks keyed by the function (name, task, k): the input states the task (not
+    its tests, unlike mbpp: four shots of those would not fit the demo model's 512 positions),
+    the output is two tests as a Python literal list (mbpp's format), and the ``solution``
+    field holds the one-line reference function (no blank line in it)."""
+    items = []
+    for fname in CODE_NAMES:
+        for t, task in enumerate(CODE_TASKS):
+            for k in task.ks:
+                tests = [f"assert {fname}({arg!r}) == {task.expected(arg, k)!r}"
+                         for arg in task.test_args(rng, k)]
+                text = task.task.format(k=k)
+                items.append((f"{fname}:{t}:{k}", {
+                    "input": f"{text}を返す関数{fname}({task.param})を書いてください。",
+                    "output": repr(tests),
+                    SOLUTION_FIELD: f"def {fname}({task.param}):\n    return {task.body.format(k=k)}",
+                }))
+    return items
+
+
 def make_datasets(world: World, cfg: dict) -> dict[str, dict[str, Samples]]:
-    """{dataset name: {"train": samples, "test": samples}} for every name in ``DATASETS``."""
+    """{dataset name: {split: samples}} for every name in ``DATASETS`` and split in ``SPLITS``."""
     out: dict[str, dict[str, Samples]] = {}
     rng = _rng(cfg, "arithmetic")
-    items = [(key, inp, ans) for key, sym, ja, ans in arithmetic_facts() for inp in (sym, ja)]
+    items = [(key, {"input": inp, "output": ans})
+             for key, sym, ja, ans in arithmetic_facts() for inp in (sym, ja)]
     out["synth_arithmetic"] = _split_by_key(rng, items, cfg, "synth_arithmetic")
 
     rng = _rng(cfg, "qa")
@@ -666,28 +949,41 @@ def make_datasets(world: World, cfg: dict) -> dict[str, dict[str, Samples]]:
     items = []
     for (name, key), value in world.facts.items():
         a = attrs[key]
-        items.append((f"{name[0]}:{key}", a.question_ja.format(name=name[1]), value[1]))
-        items.append((f"{name[0]}:{key}", a.question_en.format(name=name[0]), value[0]))
+        items.append((f"{name[0]}:{key}", {"input": a.question_ja.format(name=name[1]),
+                                           "output": value[1]}))
+        items.append((f"{name[0]}:{key}", {"input": a.question_en.format(name=name[0]),
+                                           "output": value[0]}))
     out["synth_facts_qa"] = _split_by_key(rng, items, cfg, "synth_facts_qa")
 
-    rng = _rng(cfg, "nli")
     held_out = world.held_out
-    nli = _draw(rng, lambda r: _nli_sample(r, r.choice(NLI_LABELS), held_out), cfg, "synth_nli")
-    train, test = nli["train"], nli["test"]
+    nli = _draw(_rng(cfg, "nli"), lambda r: _nli_sample(r, r.choice(NLI_LABELS), held_out), cfg,
+                "synth_nli")
     # the head of train (the few-shot examples) shows every label
-    head = [next(s for s in train if s["output"] == label) for label in NLI_LABELS]
-    train = head + [s for s in train if s not in head]
-    out["synth_nli"] = {"train": train, "test": test}
+    head = [next(s for s in nli["train"] if s["output"] == label) for label in NLI_LABELS]
+    out["synth_nli"] = {**nli, "train": head + [s for s in nli["train"] if s not in head]}
 
     out["synth_choice"] = _draw(_rng(cfg, "choice"), _choice_sample, cfg, "synth_choice")
+    out["synth_rc"] = _draw(_rng(cfg, "rc"), lambda r: _rc_sample(r, held_out), cfg, "synth_rc")
+    out["synth_sentiment"] = _draw(_rng(cfg, "sentiment"),
+                                   lambda r: _sentiment_sample(r, held_out), cfg, "synth_sentiment")
+    out["synth_reading"] = _draw(_rng(cfg, "reading"), _reading_sample, cfg, "synth_reading")
+    out["synth_ner"] = _draw(_rng(cfg, "ner"), lambda r: _ner_sample(r, held_out), cfg, "synth_ner")
+    rng = _rng(cfg, "exam")
+    out["synth_exam"] = _split_by_key(rng, exam_items(rng), cfg, "synth_exam")
+    rng = _rng(cfg, "code")
+    code = _split_by_key(rng, code_items(rng), cfg, "synth_code")
+    for split, _ in HELD_OUT:  # the evaluated splits stay in mbpp's exact format
+        code[split] = [{k: v for k, v in s.items() if k != SOLUTION_FIELD} for s in code[split]]
+    out["synth_code"] = code
 
     rng = _rng(cfg, "mt")
     for name, direction, src, tgt in (("synth_mt_j_to_e", "ja-en", 1, 0),
                                       ("synth_mt_e_to_j", "en-ja", 0, 1)):
         train = rng.sample(world.corpus, min(cfg["general_train"], len(world.corpus)))
         out[name] = {split: [{"input": p[src], "output": p[tgt]} for p in pairs]
-                     for split, pairs in (("train", train), ("test", world.test[direction]))}
-    return out
+                     for split, pairs in (("train", train), ("dev", world.dev[direction]),
+                                          ("test", world.test[direction]))}
+    return {name: out[name] for name in DATASETS}
 
 
 def dataset_json(name: str, samples: Samples) -> dict:
@@ -716,14 +1012,15 @@ def synthesize(cfg: dict, corpus_out: str | Path, monolingual_out: str | Path,
     with atomic_dir(datasets_out) as tmp:
         for name, splits in datasets.items():
             for split, samples in splits.items():
-                path = tmp / split / f"{name}.json"
-                path.parent.mkdir(exist_ok=True)
+                path = dataset_path(split_dir(tmp, split), name)
+                path.parent.mkdir(parents=True, exist_ok=True)
                 text = json.dumps(dataset_json(name, samples), ensure_ascii=False, indent=1)
                 path.write_text(text + "\n", encoding="utf-8")
     summary = {
         "tsv_lines": len(lines), "aligned_pairs": len(world.corpus),
         "low_score_pairs": len(world.misaligned), "malformed_lines": cfg["malformed_lines"],
-        "held_out_pairs": {d: len(p) for d, p in world.test.items()},
+        "held_out_pairs": {split: {d: len(p) for d, p in pairs.items()}
+                           for split, pairs in (("test", world.test), ("dev", world.dev))},
         "monolingual_docs": len(docs),
         "datasets": {n: {s: len(v) for s, v in splits.items()} for n, splits in datasets.items()},
     }

