@@ -4,10 +4,17 @@ Run from the repo root: ``python bench/eval.py``. A random tiny Llama (hidden 12
 the demo architecture) never emits EOS, so every sample generates all ``max_new_tokens``:
 the worst case. Prompts are real 4-shot llm-jp-eval prompts from the test helper datasets.
 Writes bench/results/eval.json.
+
+``python bench/eval.py --only code_exec`` re-measures just the sandboxed code_exec overhead
+(section ``code_exec``: 200 trivial mbpp-like samples; per-sample wall time minus the code's
+own run time, one worker and the default pool) and pylint_check over the same samples, and
+updates that section of eval.json in place.
 """
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,7 +37,64 @@ MAX_NEW_TOKENS = 32
 N_SAMPLES = {1: 24, 16: 64, 32: 64}
 
 
+CODE_SAMPLES = 200
+TRIVIAL_CODE = "def add_one(x):\n    return x + 1\n"
+TRIVIAL_TESTS = ["assert add_one(1) == 2", "assert add_one(-1) == 0", "assert add_one(41) == 42"]
+
+
+def bench_code_exec() -> dict:
+    """Sandbox overhead per code_exec sample: wall time per sample minus the code's own time."""
+    from wasurenai.code_exec import (DEFAULT_LIMITS, Sandbox, code_exec_scores, pylint_scores,
+                                     sandbox_protections)
+
+    n = CODE_SAMPLES
+    t0 = time.perf_counter()  # the code's own run time: compile + exec, in this process
+    for _ in range(n):
+        ns: dict = {}
+        exec(compile(TRIVIAL_CODE, "<generated>", "exec"), ns)
+        for test in TRIVIAL_TESTS:
+            exec(compile(test, "<test>", "exec"), ns)
+    own_ms = (time.perf_counter() - t0) / n * 1000
+    preds, refs = [TRIVIAL_CODE] * n, [repr(TRIVIAL_TESTS)] * n
+    out: dict = {"samples": n, "cpus": os.cpu_count(), "own_ms_per_sample": own_ms,
+                 "protections": sandbox_protections(), "limits": vars(DEFAULT_LIMITS).copy()}
+    with Sandbox(jobs=1) as box:  # warm the zygote, then one sample at a time
+        box.run(TRIVIAL_CODE, TRIVIAL_TESTS)
+        t0 = time.perf_counter()
+        runs = [box.run(TRIVIAL_CODE, TRIVIAL_TESTS) for _ in range(n)]
+        seq = (time.perf_counter() - t0) / n * 1000
+    assert all(r.passed for r in runs), {r.status for r in runs}
+    out["sequential"] = {"wall_ms_per_sample": seq, "overhead_ms_per_sample": seq - own_ms}
+    for jobs in (1, None):  # the whole metric call, zygote start-up included
+        t0 = time.perf_counter()
+        scores = code_exec_scores(preds, refs, jobs=jobs)
+        wall = (time.perf_counter() - t0) / n * 1000
+        assert scores == [1] * n
+        key = "code_exec_scores_jobs_1" if jobs == 1 else "code_exec_scores_default_pool"
+        out[key] = {"wall_ms_per_sample": wall, "overhead_ms_per_sample": wall - own_ms}
+    t0 = time.perf_counter()  # for scale: a bare `python -I -S` per sample, no sandbox
+    for _ in range(50):
+        subprocess.run([sys.executable, "-I", "-S", "-c", TRIVIAL_CODE + "\n".join(TRIVIAL_TESTS)],
+                       check=True, env={})
+    out["bare_subprocess_ms_per_sample"] = (time.perf_counter() - t0) / 50 * 1000
+    t0 = time.perf_counter()
+    assert pylint_scores(preds) == [1] * n
+    out["pylint_check_ms_per_sample"] = (time.perf_counter() - t0) / n * 1000
+    print(f"code_exec sandbox overhead: {out['sequential']['overhead_ms_per_sample']:.1f} ms/sample "
+          f"one at a time, {out['code_exec_scores_default_pool']['overhead_ms_per_sample']:.1f} "
+          f"ms/sample with the default pool (bare python -I -S: "
+          f"{out['bare_subprocess_ms_per_sample']:.1f} ms); protections: {out['protections']}")
+    print(f"pylint_check: {out['pylint_check_ms_per_sample']:.1f} ms/sample ({n} in one pylint run)")
+    return out
+
+
 def main() -> None:
+    if sys.argv[1:] == ["--only", "code_exec"]:
+        path = ROOT / "bench" / "results" / "eval.json"
+        results = json.loads(path.read_text()) if path.is_file() else {}
+        results["code_exec"] = bench_code_exec()
+        write_json(path, results)
+        return
     results: dict = {"threads": torch.get_num_threads(), "max_new_tokens": MAX_NEW_TOKENS}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -69,8 +133,6 @@ def main() -> None:
     print(f"BERTScore encoder load: {load_s:.1f} s (once per job); "
           f"scoring {len(cands) / score_s:.0f} pairs/s")
 
-    import subprocess
-
     t0 = time.perf_counter()  # a fresh process: what an evaluate job pays to import COMET
     subprocess.run([sys.executable, "-c", "import torch, comet"], check=True, capture_output=True)
     import_s = time.perf_counter() - t0
@@ -91,6 +153,7 @@ def main() -> None:
     print(f"COMET: python+torch+comet import {import_s:.1f} s (fresh process), "
           f"checkpoint load {load_s:.1f} s; "
           f"scoring {len(cands) / score_s:.0f} segments/s")
+    results["code_exec"] = bench_code_exec()
     write_json(ROOT / "bench" / "results" / "eval.json", results)
 
 
