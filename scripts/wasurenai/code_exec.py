@@ -46,6 +46,13 @@ per worker; for every sample it forks a child that, where the platform allows:
 * the zygote enforces the wall-clock timeout (SIGKILL; without a PID namespace, the whole
   process group is killed) and removes the temporary directory afterwards.
 
+Known limits: world-readable files outside the caller's working directory stay readable
+(read-only, not hidden); ``RLIMIT_NPROC`` counts all processes of the sandbox user, so the
+samples running concurrently share it; a pass is signalled by a per-sample random token on
+a pipe (so ``os._exit(0)`` before the tests is a failure), which code that searches its own
+interpreter's memory could forge. A sandbox failure before the code runs raises
+:class:`WorkflowError` instead of scoring 0.
+
 Which protections were active is recorded per sample (:attr:`SampleResult.protections`)
 and can be probed with :func:`sandbox_protections`. A protection the platform refuses is
 skipped, never fatal; rlimits, the temporary directory, the empty environment and the
