@@ -297,3 +297,10 @@ def test_pylint_check():
     assert pylint_scores([clean, undefined, broken, style_only]) == [1, 0, 0, 1]
     assert pylint_check([clean, undefined]) == 0.5
 
+
+def test_metric_suite_computes_both():
+    assert "code_exec" not in NOT_EVALUATED and "pylint_check" not in NOT_EVALUATED
+    suite = MetricSuite()
+    refs = [repr(ADD_TESTS), repr(["assert add(2, 2) == 5"])]
+    assert suite.score("code_exec", [ADD, ADD], refs) == 0.5
+    assert suite.score("pylint_check", [ADD, "x = y\n"], refs) == 0.5

@@ -300,3 +300,15 @@ def test_translation_from_a_tsv_file_with_comet(model_dir, data_dir, tmp_path, b
     assert res["predictions"]["ja-en:alt ja-en"][1]["input"] == "私は本を読む。"
     assert res["metric_versions"]["comet"]["sha256"]
     assert res["timings"]["metric_load_s"] > 0
+
+
+def test_a_code_reference_that_is_not_a_list_fails_naming_file_and_sample(model_dir, data_dir, tmp_path):
+    import shutil
+
+    shutil.copytree(data_dir.parent, tmp_path / "evaluation")
+    write_dataset(tmp_path / "evaluation", "synth_code", ["code_exec"],
+                  [("f", "['assert f() == 1']"), ("g", "assert g() == 2")] * 2)
+    cfg = _cfg(categories={**EVAL_CFG["categories"], "CG": ["synth_code"]})
+    with pytest.raises(WorkflowError, match=r"evaluation/test/synth_code.json: sample 1: the "
+                                            r"code_exec reference is not a Python literal list"):
+        E.prepare(tmp_path / "evaluation" / "test", cfg, MetricSuite())

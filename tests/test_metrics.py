@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 from pathlib import Path
 
 import pytest
@@ -22,21 +23,23 @@ def test_exact_match_and_char_f1():
         M.exact_match(["a"], ["a", "b"])
 
 
-def test_sentence_bleu_hand_computed():
-    # 1-4-gram precisions 5/6, 3/5, 2/4, 1/3; equal lengths so BP = 1.
-    expected = 100 * (5 / 6 * 3 / 5 * 2 / 4 * 1 / 3) ** 0.25
-    assert M.sentence_bleu_mean([HYP], [REF], "en") == pytest.approx(expected)
-    assert M.sentence_bleu_mean([REF, HYP], [REF, REF], "en") == pytest.approx((100 + expected) / 2)
-
-
-def test_sentence_bleu_matches_sacrebleu_and_uses_mecab_for_japanese():
-    preds, refs = ["猫が座った", "私は本を読む。"], ["猫がマットに座った", "私は本を読んだ。"]
-    ref_scores = [sacrebleu.sentence_bleu(p, [r], tokenize="ja-mecab").score for p, r in zip(preds, refs)]
-    got = M.sentence_bleu_mean(preds, refs, "ja")
-    assert got == pytest.approx(sum(ref_scores) / 2)
-    assert 0 < got < 100
-    # with the default 13a tokenizer each unspaced Japanese sentence would be a single token
-    assert M.sentence_bleu_mean(preds[:1], refs[:1], "en") == 0.0
+def test_llm_jp_eval_bleu_is_its_per_sample_corpus_score_of_bare_strings():
+    """llm-jp-eval v1.3.0: BLEU(effective_order=True).corpus_score(pred, [ref]) per sample,
+    with bare strings: sacrebleu reads them as one-character segments zipped in position."""
+    # "abc" vs "abd": segments a/a b/b c/d -> unigram precision 2/3, no higher orders, BP 1
+    assert M.llm_jp_eval_bleu_scores(["abc"], ["abd"], "en") == [pytest.approx(100 * 2 / 3)]
+    # spaces tokenize to nothing: t h e c a t vs t h e d o g -> 3/6
+    assert M.llm_jp_eval_bleu_scores(["the cat"], ["the dog"], "en") == [pytest.approx(50.0)]
+    # zip stops at the shorter string: a prefix of the reference scores 100
+    assert M.llm_jp_eval_bleu_scores(["the cat sat"], ["the cat sat on"], "en")[0] == pytest.approx(100)
+    preds, refs = [HYP, "猫が座った"], [REF, "猫が座っていた"]
+    for lang, kw in (("en", {}), ("ja", {"trg_lang": "ja"})):
+        expected = [sacrebleu.BLEU(effective_order=True, **kw).corpus_score(p, [r]).score
+                    for p, r in zip(preds, refs)]
+        assert M.llm_jp_eval_bleu_scores(preds, refs, lang) == pytest.approx(expected)
+    suite = M.MetricSuite()
+    assert suite.score("bleu_ja", preds, refs) == pytest.approx(
+        statistics.fmean(M.llm_jp_eval_bleu_scores(preds, refs, "ja")))
 
 
 def test_corpus_bleu_matches_sacrebleu():
@@ -49,12 +52,13 @@ def test_corpus_bleu_matches_sacrebleu():
 
 
 def test_bleu_empty_and_garbage_score_as_wrong():
-    assert M.sentence_bleu_mean(["", "  "], [REF, REF], "en") == 0.0
-    assert M.sentence_bleu_mean([""], [""], "en") == 100.0
+    # an empty side: float(pred == ref), as llm-jp-eval's later guard (v1.3.0 crashes there)
+    assert M.llm_jp_eval_bleu_scores(["", "  "], [REF, REF], "en") == [0.0, 0.0]
+    assert M.llm_jp_eval_bleu_scores([""], [""], "en") == [1.0]
     assert M.corpus_bleu(["", ""], [REF, REF], "ja") == 0.0
     garbage = ["\x00\ufffd", "🙂" * 300, "word " * 2000, "\t\r\n"]
     for lang in ("en", "ja"):
-        assert M.sentence_bleu_mean(garbage, ["猫が座った"] * 4, lang) == 0.0
+        assert M.llm_jp_eval_bleu_scores(garbage, ["猫が座った"] * 4, lang) == [0.0] * 4
         assert M.corpus_bleu(garbage, ["猫が座った"] * 4, lang) == 0.0
 
 
@@ -164,5 +168,22 @@ def test_robust_metrics_never_raise_on_hostile_predictions():
     assert M.exact_match(hostile, refs) == 0.0
     assert 0.0 <= M.char_f1(hostile, refs) < 0.2
     assert M.set_f1(hostile, refs) == 0.0
-    assert M.sentence_bleu_mean(hostile, refs, "ja") == 0.0
+    assert M.llm_jp_eval_bleu_scores(hostile, refs, "ja") == [0.0] * len(hostile)
     assert M.corpus_bleu(hostile, refs, "ja") == 0.0
+
+
+# (prediction, reference, fuzzywuzzy 0.18.0 + Levenshtein token_sort_ratio / 100), computed
+# with the reference library: punctuation and case are processed away, U+0080-U+00FF dropped,
+# "_" kept, and the ratio rounded to an integer percentage.
+FUZZYWUZZY_CASES = [
+    ("東京都。", "東京都", 1.0), ("Tokyo", "tokyo", 1.0), ("", "", 1.0), ("a", "", 0.0),
+    ("。", "", 1.0), ("富士山の高さは3776m", "3776メートル", 0.4), ("Hello, world!", "world hello", 1.0),
+    ("café", "cafe", 0.86), ("東京_都", "東京都", 0.86), ("犬が走る", "猫が走る", 0.75),
+    ("夏目 漱石", "漱石\u3000夏目", 1.0), ("ABC-123", "abc 123", 1.0),
+]
+
+
+def test_char_f1_equals_fuzzywuzzy_values():
+    preds, refs, expected = zip(*FUZZYWUZZY_CASES)
+    assert M.char_f1_scores(list(preds), list(refs)) == pytest.approx(list(expected), abs=1e-12)
+    assert M.char_f1(list(preds), list(refs)) == pytest.approx(statistics.fmean(expected))

@@ -207,6 +207,11 @@ def prepare(dataset_dir: str | Path, cfg: dict, suite: MetricSuite, log=lambda *
     for name, metrics in wanted.items():
         ds, prompts = load_task(dataset_dir, name, n_shots, max_samples)
         tasks[name] = Task(name, ds, prompts, *_split_metrics(ds, metrics, suite, comet))
+        if "code_exec" in tasks[name].metrics:  # a bad reference fails before generation
+            from .code_exec import parse_tests
+
+            for i, sample in enumerate(ds.samples):
+                parse_tests(normalize(sample.output), i, ds.path)
     for direction, entry in cfg["translation"].items():
         if isinstance(entry, str):
             continue

