@@ -42,8 +42,45 @@ BROKEN = [
     ("example.com\texample.jp\t0.2\tA dog sits.\t犬が座る。\n".encode(), "low_score"),
     (f"example.com\texample.jp\t0.9\t{'x' * 301}\t長い。\n".encode(), "too_long"),
     (f"example.com\texample.jp\t0.9\tLong Japanese.\t{'長' * 301}\n".encode(), "too_long"),
+    # control characters anywhere in the line (tab separates columns, so never inside one)
+    ("example.com\texample.jp\t0.9\tThe\x00 cat\t猫です。\n".encode(), "control_chars"),
+    ("example.com\texample.jp\t0.9\tA bird.\t鳥\x1b[0mです。\n".encode(), "control_chars"),
+    ("example.com\texample.jp\t0.9\tA fox\x7f.\t狐です。\n".encode(), "control_chars"),
+    ("example.com\texample.jp\t0.9\tA hen\u0085.\t鶏です。\n".encode(), "control_chars"),  # C1
+    ("example.com\texample.jp\t0.9\tA cow\r runs.\t牛が走る。\n".encode(), "control_chars"),
+    ("example.com\texample.jp\t0.9\tA pig\x0c sits.\t豚が座る。\n".encode(), "control_chars"),
+    # markup debris from the crawl
+    ("example.com\texample.jp\t0.9\tRead more<br>here.\t続きはこちら。\n".encode(), "markup"),
+    ("example.com\texample.jp\t0.9\tTom &amp; Jerry.\tトムとジェリー。\n".encode(), "markup"),
+    ("example.com\texample.jp\t0.9\tIt is Ken's.\tケン&#39;sのです。\n".encode(), "markup"),
+    ('example.com\texample.jp\t0.9\tA map.\t<a href="/x">地図</a>です。\n'.encode(), "markup"),
+    # the two sides the same text (whitespace and case aside)
+    ("example.com\texample.jp\t0.9\tTokyo Tower\tTokyo Tower\n".encode(), "copy"),
+    ("example.com\texample.jp\t0.9\t東京タワー\t東京タワー\n".encode(), "copy"),
+    ("example.com\texample.jp\t0.9\tHELLO  World\thello world\n".encode(), "copy"),
+    # swapped columns and same-language pairs
+    ("example.com\texample.jp\t0.9\t猫が寝ます。\tThe cat sleeps.\n".encode(), "wrong_language"),
+    ("example.com\texample.jp\t0.9\tThe cat sleeps.\tA cat is sleeping.\n".encode(), "wrong_language"),
+    ("example.com\texample.jp\t0.9\t猫が寝る。\t猫は寝ています。\n".encode(), "wrong_language"),
+    ("example.com\texample.jp\t0.9\tThe year 2019.\t2019.\n".encode(), "wrong_language"),
+    ("example.com\texample.jp\t0.9\tПривет, мир.\tこんにちは、世界。\n".encode(), "wrong_language"),
+    ("example.com\texample.jp\t0.9\tiPhoneの新しい機能\tiPhoneの新機能\n".encode(), "wrong_language"),
+    # lengths out of proportion (more than 9 times the characters)
+    (f"example.com\texample.jp\t0.9\tYes.\t{'はい、' * 13}\n".encode(), "length_ratio"),
+    (f"example.com\texample.jp\t0.9\t{'A cat sleeps. ' * 7}\t猫。\n".encode(), "length_ratio"),
     (good(0), "duplicate"),
     ("other.com\tother.jp\t0.7\t  The cat   number 1 sleeps. \t猫1番が寝ます。\n".encode(), "duplicate"),
+]
+
+
+# Lines near each threshold that are kept.
+KEPT = [
+    "example.com\texample.jp\t0.9\tThe new features of the iPhone.\tiPhoneの新しい機能です。\n",
+    "example.com\texample.jp\t0.9\tTokyo (東京) is a large city.\t東京は大きな都市です。\n",
+    "example.com\texample.jp\t0.9\tQ&A: x < y > z.\t質問と回答：x < y > z。\n",
+    "example.com\texample.jp\t0.9\tCafé au lait, naïve.\tカフェオレ、ナイーブ。\n",
+    f"example.com\texample.jp\t0.9\t{'a' * 36}\t猫猫猫猫\n",  # ratio exactly 9
+    "example.com\texample.jp\t0.9\tＦｕｌｌ ｗｉｄｔｈ.\t全角です。\n",
 ]
 
 
@@ -90,6 +127,28 @@ def test_each_broken_line_is_dropped_for_its_reason(tsv):
         assert raw[line_no - 1] == first.rstrip(b"\n")
 
 
+def test_lines_near_each_threshold_are_kept(tmp_path):
+    path = tmp_path / "kept.tsv"
+    path.write_bytes("".join(KEPT).encode())
+    stats = CleanStats()
+    pairs = list(iter_clean_pairs(path, max_chars=300, min_score=0.5, stats=stats))
+    assert stats.kept == len(pairs) == len(KEPT) and not stats.dropped
+
+
+@pytest.mark.parametrize("key, value, line, reason", [
+    ("max_length_ratio", 3.0, "A cat sleeps here.\t猫が寝る。", "length_ratio"),  # 18 vs 5
+    ("min_ja_script", 0.6, "The new iPhone.\tiPhoneの新機能", "wrong_language"),  # 4 of 10
+    ("min_en_latin", 0.95, "Tokyo (東京) is a large city.\t東京は大都市。", "wrong_language"),
+])
+def test_thresholds_come_from_the_config(tmp_path, key, value, line, reason):
+    path = tmp_path / "c.tsv"
+    path.write_text(f"a\tb\t0.9\t{line}\n", encoding="utf-8")
+    default, tuned = CleanStats(), CleanStats()
+    assert len(list(iter_clean_pairs(path, max_chars=300, min_score=0.5, stats=default))) == 1
+    assert not list(iter_clean_pairs(path, max_chars=300, min_score=0.5, stats=tuned, **{key: value}))
+    assert dict(tuned.dropped) == {reason: 1}
+
+
 def test_prepare_writes_templated_sample_and_report(tsv, tmp_path):
     out, report_path = tmp_path / "ja-en.jsonl", tmp_path / "ja-en.report.json"
     report = prepare_corpus(tsv, "ja-en", make_cfg(), out, report_path)
@@ -129,7 +188,14 @@ def test_too_few_pairs_fails_naming_file_and_counts_and_writes_nothing(tsv, tmp_
     with pytest.raises(WorkflowError) as err:
         prepare_corpus(tsv, "ja-en", make_cfg(min_pairs=51), out, report)
     message = str(err.value)
-    for part in (str(tsv), "only 50 of 63 lines", "min_pairs = 51", "'duplicate': 2"):
+    raw = tsv.read_bytes().split(b"\n")
+    dup, control = (next(line for line, x in BROKEN if x == r).rstrip(b"\n")
+                    for r in ("duplicate", "control_chars"))
+    first = {"duplicate": raw.index(dup, raw.index(dup) + 1) + 1,  # the repeat, not the original
+             "control_chars": raw.index(control) + 1}
+    for part in (str(tsv), f"only 50 of {50 + len(BROKEN)} lines", "min_pairs = 51",
+                 f"duplicate 2 (first: line {first['duplicate']})",
+                 f"control_chars 6 (first: line {first['control_chars']})"):
         assert part in message
     assert sorted(p.name for p in tmp_path.iterdir()) == ["jparacrawl.tsv"]
 
