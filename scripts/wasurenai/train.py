@@ -7,8 +7,11 @@ pass). AdamW (betas, eps, weight decay on matrices only), linear warm-up to ``lr
 ``warmup_steps`` optimizer steps, then a cosine decay to the floor ``min_lr`` at the last
 step; gradient clipping, accumulation and ZeRO by DeepSpeed.
 
-Dropout: Llama has a single dropout knob, ``attention_dropout`` (on the attention
-probabilities); ``hp.dropout`` goes there — there is no residual/embedding dropout to set.
+Models: any causal-LM family of transformers, through AutoConfig / AutoModelForCausalLM
+(a base's config.json names its family; a demo base's is ``demo.architecture.family``).
+Dropout: ``hp.dropout`` goes into every dropout field the family's config has (Llama, Qwen2,
+Mistral, Gemma: ``attention_dropout`` alone; GPT-NeoX: attention and hidden), set before the
+model is built; the log says which, or that the family has none.
 
 Launching: a job with one device trains in the Snakemake process. A job with several
 (``resources: gpu`` > 1, or ``nodes`` > 1) starts one process per device with torchrun
@@ -38,7 +41,7 @@ import numpy as np
 import torch
 from deepspeed.accelerator import get_accelerator
 from tqdm import tqdm
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from transformers import AutoTokenizer
 
 from wasurenai.common import (
     WorkflowError, atomic_dir, atomic_open, first_log, get_logger, read_json, set_seed, write_json,
@@ -189,26 +192,112 @@ def setup_distributed() -> int:
 
 # --- model -------------------------------------------------------------------------------
 
-def build_model(tokenizer_dir: str | Path, dropout: float, architecture: dict | None = None,
-                init_model: str | Path | None = None):
-    """A LlamaForCausalLM: from ``init_model`` (HF dir), or from scratch with the fields of
-    ``architecture`` and the tokenizer's vocabulary and special ids (call set_seed first)."""
-    if (architecture is None) == (init_model is None):
-        raise WorkflowError("training: give exactly one of input model or params.architecture")
-    if init_model is not None:
-        model = LlamaForCausalLM.from_pretrained(init_model, dtype="float32")
-        model.config.attention_dropout = float(dropout)
-        return model
-    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+DEFAULT_FAMILY = "llama"
+# Config fields named like dropout that a causal LM does not use (sequence-classification
+# and summary heads).
+_UNUSED_DROPOUT = ("classifier_dropout", "summary_first_dropout")
+
+
+def dropout_fields(config) -> list[str]:
+    """The dropout probabilities of a family's config: every numeric field named
+    ``*dropout*`` or ``*_pdrop`` (Llama, Qwen2, Mistral, Gemma: attention_dropout;
+    GPT-NeoX: attention_dropout, hidden_dropout; GPT-2: attn_pdrop, embd_pdrop, resid_pdrop)."""
+    return sorted(
+        key for key, value in config.to_dict().items()
+        if ("dropout" in key or key.endswith("_pdrop")) and key not in _UNUSED_DROPOUT
+        and isinstance(value, (int, float)) and not isinstance(value, bool)
+    )
+
+
+def set_dropout(config, dropout: float, logger=None) -> list[str]:
+    """Set ``dropout`` in every dropout field of ``config`` (before the model is built:
+    modules copy these at construction); log which, or that the family has none."""
+    fields = dropout_fields(config)
+    for key in fields:
+        setattr(config, key, float(dropout))
+    if logger:
+        if fields:
+            logger.info("dropout %g -> %s.%s", dropout, config.model_type, ", ".join(fields))
+        else:
+            logger.warning("the %s family has no dropout field: hp.dropout = %g is not applied",
+                           config.model_type, dropout)
+    return fields
+
+
+def demo_config(architecture: dict, tok, dropout: float, logger=None):
+    """The config of a demo base: ``architecture['family']`` (a transformers model type,
+    default llama) with the other fields of ``architecture``, the tokenizer's vocabulary
+    and special ids; a field the family's config does not have fails naming the key."""
+    from transformers import CONFIG_MAPPING
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    fields = dict(architecture)
+    family = fields.pop("family", DEFAULT_FAMILY)
+    if family not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        raise WorkflowError(
+            f"config key demo.architecture.family = {family!r}: not a causal-LM model type of "
+            "transformers (e.g. llama, qwen2, mistral, gemma, gpt_neox)"
+        )
+    config_class = CONFIG_MAPPING[family]
+    known = set(config_class().to_dict()) | set(config_class.attribute_map)
+    for key in fields:
+        if key not in known:
+            raise WorkflowError(f"config key demo.architecture.{key}: {family} configs have no such field")
     try:
-        config = LlamaConfig(
-            **architecture, vocab_size=len(tok), attention_dropout=float(dropout),
-            bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-            pad_token_id=tok.pad_token_id,
+        config = config_class(
+            **fields, vocab_size=len(tok), bos_token_id=tok.bos_token_id,
+            eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
         )
     except (TypeError, ValueError) as err:
         raise WorkflowError(f"config key demo.architecture: {err}") from err
-    return LlamaForCausalLM(config)
+    set_dropout(config, dropout, logger)
+    return config
+
+
+def load_pretrained(model_dir: str | Path, dropout: float, logger=None):
+    """A causal LM of whichever family its config.json names (Auto classes), with dropout
+    set. Weights the checkpoint lacks, holds beyond the model, or holds in other shapes
+    fail naming the directory: nothing is silently dropped or initialised at random."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    try:
+        config = AutoConfig.from_pretrained(model_dir)
+    except (OSError, ValueError, KeyError) as err:
+        raise WorkflowError(f"{model_dir}: no loadable model config ({err})") from err
+    set_dropout(config, dropout, logger)
+    try:
+        model, info = AutoModelForCausalLM.from_pretrained(
+            model_dir, config=config, dtype="float32", output_loading_info=True)
+    except (OSError, ValueError, RuntimeError) as err:
+        raise WorkflowError(
+            f"{model_dir}: the weights do not load as its config's {config.model_type} "
+            f"({type(err).__name__}: {str(err)[:500]})"
+        ) from err
+    problems = [f"{len(info[k])} {k.replace('_', ' ')} ({', '.join(map(str, info[k][:3]))}"
+                f"{', ...' if len(info[k]) > 3 else ''})"
+                for k in ("missing_keys", "unexpected_keys", "mismatched_keys", "error_msgs")
+                if info.get(k)]
+    if problems:
+        raise WorkflowError(
+            f"{model_dir}: the checkpoint does not match its config.json (model_type "
+            f"{config.model_type!r}, {type(model).__name__}): {'; '.join(problems)}. Is the "
+            "checkpoint of another model family than its config says?"
+        )
+    return model
+
+
+def build_model(tokenizer_dir: str | Path, dropout: float, architecture: dict | None = None,
+                init_model: str | Path | None = None, logger=None):
+    """A causal LM (any family, through the Auto classes): from ``init_model`` (HF dir), or
+    from scratch with ``architecture`` (see demo_config; call set_seed first)."""
+    if (architecture is None) == (init_model is None):
+        raise WorkflowError("training: give exactly one of input model or params.architecture")
+    if init_model is not None:
+        return load_pretrained(init_model, dropout, logger)
+    from transformers import AutoModelForCausalLM
+
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+    return AutoModelForCausalLM.from_config(demo_config(architecture, tok, dropout, logger))
 
 
 def copy_tokenizer_files(src: str | Path, dst: str | Path) -> None:
@@ -220,10 +309,11 @@ def copy_tokenizer_files(src: str | Path, dst: str | Path) -> None:
 
 
 def check_data(tokens: np.ndarray, meta: dict, meta_path, config) -> None:
-    if meta["window"] > config.max_position_embeddings:
+    max_positions = getattr(config, "max_position_embeddings", None)  # None: any length
+    if max_positions is not None and meta["window"] > max_positions:
         raise WorkflowError(
             f"{meta_path}: window {meta['window']} > the model's max_position_embeddings "
-            f"{config.max_position_embeddings}"
+            f"{max_positions}"
         )
     top = int(tokens.max())
     if top >= config.vocab_size:
@@ -331,11 +421,17 @@ def _train(tokens_bin, meta_json, tokenizer_dir, out_dir, hp, architecture, init
     steps = total_steps(hp, n_windows)
 
     set_seed(hp["seed"])
-    model = build_model(tokenizer_dir, hp["dropout"], architecture, init_model)
+    model = build_model(tokenizer_dir, hp["dropout"], architecture, init_model, logger)
     check_data(tokens, meta, meta_json, model.config)
     if hp["activation_checkpointing"]:  # recompute each layer's activations in backward
+        if not model.supports_gradient_checkpointing:
+            raise WorkflowError(
+                f"cpt.activation_checkpointing: {type(model).__name__} does not support it; "
+                "set it to false"
+            )
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
+    n_params = model.num_parameters()  # tied weights once; before ZeRO-3 partitions them
     decay = [p for p in model.parameters() if p.ndim >= 2]
     no_decay = [p for p in model.parameters() if p.ndim < 2]
     optimizer = torch.optim.AdamW(
@@ -351,7 +447,6 @@ def _train(tokens_bin, meta_json, tokenizer_dir, out_dir, hp, architecture, init
     rank, micro = engine.global_rank, hp["micro_batch_size"]
     accum = engine.gradient_accumulation_steps()
     order = window_order(n_windows, steps * hp["global_batch_size"], hp["seed"])
-    n_params = sum(p.numel() for p in model.parameters())
     peak = peak_flops(hp, engine.device)
     logger.info(
         "training %s parameters for %d steps: %d windows x %d tokens, global batch %d = "
