@@ -6,7 +6,7 @@ parameter (``density``, ``epsilon``, ...), ``seed``, and method parameters under
 are listed, gives the grid points. Each point is an ordinary named merge:
 
 - name: ``{sweep}-{axis}{value}-...``, e.g. ``ties-share0.3-density0.5`` (readable,
-  stable, safe in paths and Snakemake wildcards);
+  stable, and checked against ``names.NAME_PATTERN``: safe in paths and wildcards);
 - spec: the merge spec with that point's values, plus ``sweep`` (the sweep's name) and
   ``point`` (its axis values) for the report.
 
@@ -25,9 +25,9 @@ are listed, gives the grid points. Each point is an ordinary named merge:
 from __future__ import annotations
 
 import itertools
-import re
 
 from .common import WorkflowError
+from .names import check_name
 
 AXIS_NAMES = {"base_share": "share"}
 POINT_KEYS = ("sweep", "point")
@@ -108,8 +108,7 @@ def expand_sweep(name: str, sweep: dict, directions: list[str],
             f"{AXIS_NAMES.get(path[-1], path[-1])}{fmt_value(v)}" for (path, _), v in zip(axes, values)
         )
         point_name = f"{name}-{suffix}" if suffix else name
-        if not re.fullmatch(r"[A-Za-z0-9._+-]+", point_name):
-            raise WorkflowError(f"sweeps.{name}: point name {point_name!r} has unsafe characters")
+        check_name(f"sweeps.{name} (point {point_name})", point_name)
         label = sweep.get("label", name)
         details = " ".join(f"{AXIS_NAMES.get(p[-1], p[-1])}={fmt_value(v)}" for (p, _), v in zip(axes, values))
         spec["label"] = f"{label} {details}".strip()
