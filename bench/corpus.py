@@ -6,11 +6,18 @@
    subprocess (VmHWM from /proc/self/status). Goal: ratio <= 1.2 (streaming). The same is
    reported for prepare_corpus, whose de-duplication keeps one 8-byte digest per distinct
    pair, so its memory grows (slowly) with the corpus; that ratio is informational.
+3. Cleaning: lines per CPU second of the cleaning pass (iter_clean_pairs) over the 10x TSV
+   (a 3% share of crawl damage mixed in: swapped, copied, NUL, markup, out of proportion), against the
+   cleaning of BASELINE_REV (before the script, control-character, markup, copy and
+   length-ratio checks) on the same input, and both prepare_corpus runs' peak RSS.
+   Goal: lines/s ratio >= 0.8, peak RSS ratio <= 1.1.
+4. De-duplication memory at full JParaCrawl scale: the digest set for 25.7M distinct pairs.
 Writes bench/results/corpus.json. Synthetic JParaCrawl-like text and a byte-level BPE like
 the demo tokenizer (vocab 2000) are generated in a temporary directory.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import platform
@@ -30,12 +37,15 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers  # 
 from transformers import PreTrainedTokenizerFast  # noqa: E402
 
 from wasurenai.common import write_json  # noqa: E402
+from wasurenai import corpus  # noqa: E402
 from wasurenai.corpus import format_pair  # noqa: E402
 from wasurenai.packing import BATCH_SIZE, pack_tokens  # noqa: E402
 
+BASELINE_REV = "c6191b7"  # the cleaning before issue 12's checks
 DOCS_1X = 20_000  # prompt-formatted pairs in the 1x corpus; 10x has ten times as many
 WINDOW = 256
 REPEATS = 3
+CLEAN_REPEATS = 5
 TEMPLATE = "### 指示:\n次の日本語を英語に翻訳してください。\n\n### 入力:\n{ja}\n\n### 応答:\n{en}"
 CORPUS_CFG = {"pairs_per_direction": 3000, "min_pairs": 1000, "max_chars": 300, "min_score": 0.5,
               "seed": 0, "templates": {"ja-en": TEMPLATE}}
@@ -63,15 +73,32 @@ def sentence_pair(rng: random.Random, i: int) -> tuple[str, str]:
     return en, ja
 
 
+def damage(rng: random.Random, en: str, ja: str) -> tuple[str, str]:
+    """A pair with one kind of crawl damage: swapped, copied, a control character, markup,
+    or lengths out of proportion."""
+    kind = rng.randrange(5)
+    if kind == 0:
+        return ja, en
+    if kind == 1:
+        return en, en
+    if kind == 2:
+        return en.replace(" ", "\x00", 1), ja
+    if kind == 3:
+        return en + "<br>", ja
+    return en, ja[:2]
+
+
 def write_data(tmp: Path, n: int) -> tuple[Path, Path]:
-    """A TSV of n lines (a few low-score / duplicate) and a JSONL of n prompt-formatted docs."""
+    """A TSV of n lines (a few low-score / duplicate / damaged) and a JSONL of n
+    prompt-formatted docs."""
     rng = random.Random(n)
     tsv, jsonl = tmp / f"corpus_{n}.tsv", tmp / f"text_{n}.jsonl"
     with open(tsv, "w", encoding="utf-8") as t, open(jsonl, "w", encoding="utf-8") as j:
         for i in range(n):
             en, ja = sentence_pair(rng, i if rng.random() > 0.02 else 0)
             domain_en, domain_ja, score = rng.choice(DOMAINS), rng.choice(DOMAINS), rng.uniform(0.3, 1)
-            t.write(f"{domain_en}\t{domain_ja}\t{score:.3f}\t{en}\t{ja}\n")
+            line_en, line_ja = damage(rng, en, ja) if rng.random() < 0.03 else (en, ja)
+            t.write(f"{domain_en}\t{domain_ja}\t{score:.3f}\t{line_en}\t{line_ja}\n")
             j.write(json.dumps({"text": format_pair(TEMPLATE, en, ja)}, ensure_ascii=False) + "\n")
     return tsv, jsonl
 
@@ -109,6 +136,32 @@ def pack_s(tokenizer_dir: Path, jsonl: Path, tmp: Path) -> tuple[float, dict]:
     return time.perf_counter() - start, meta
 
 
+def baseline_source() -> str | None:
+    """corpus.py as it was at BASELINE_REV (None outside a git checkout)."""
+    proc = subprocess.run(["git", "-C", str(REPO), "show", f"{BASELINE_REV}:scripts/wasurenai/corpus.py"],
+                          capture_output=True, text=True)
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def load_module(path: Path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def clean_s(module, tsv: Path) -> tuple[float, int, int]:
+    """CPU seconds of one cleaning pass of ``module``'s iter_clean_pairs (this process's
+    time, so other load on the machine counts less), lines read, pairs kept."""
+    stats = module.CleanStats()
+    start = time.process_time()
+    for _ in module.iter_clean_pairs(tsv, max_chars=CORPUS_CFG["max_chars"],
+                                     min_score=CORPUS_CFG["min_score"], stats=stats):
+        pass
+    return time.process_time() - start, stats.lines, stats.kept
+
+
 CHILD = """
 import json, sys, time
 sys.path.insert(0, {scripts!r})
@@ -117,7 +170,11 @@ if {stage!r} == "pack":
     from wasurenai.packing import pack_tokens
     pack_tokens({src!r}, {tokenizer!r}, {out!r} + ".bin", {out!r} + ".json", {window})
 else:
-    from wasurenai.corpus import prepare_corpus
+    if {stage!r} == "prepare_corpus_baseline":
+        sys.path.insert(0, {tmp!r})
+        from corpus_baseline import prepare_corpus
+    else:
+        from wasurenai.corpus import prepare_corpus
     prepare_corpus({src!r}, "ja-en", {cfg!r}, {out!r} + ".jsonl", {out!r} + ".report.json")
 wall_s = time.perf_counter() - start
 # VmHWM: this process's own peak RSS (ru_maxrss can carry the parent's over fork + exec).
@@ -126,11 +183,34 @@ print(json.dumps({{"peak_rss_mib": int(hwm.split()[1]) / 1024, "wall_s": wall_s}
 """
 
 
+JPARACRAWL_LINES = 25_740_000  # JParaCrawl v3.0 en-ja: 25.7M lines
+DEDUP_CHILD = """
+import random, sys
+def hwm():
+    return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")) / 1024
+before = hwm()
+rng = random.Random(0)
+seen = set()
+for _ in range({n}):  # the set iter_clean_pairs keeps: one 64-bit digest per distinct pair
+    seen.add(rng.getrandbits(64))
+print(before, hwm())
+"""
+
+
+def dedup_memory_mib(n: int = JPARACRAWL_LINES) -> dict:
+    """Peak RSS of the de-duplication set for ``n`` distinct pairs (every line of the full
+    JParaCrawl distinct: the worst case), in a fresh interpreter."""
+    proc = subprocess.run([sys.executable, "-c", DEDUP_CHILD.format(n=n)], capture_output=True,
+                          text=True, check=True)
+    before, after = map(float, proc.stdout.split())
+    return {"distinct_pairs": n, "set_mib": after - before, "bytes_per_pair": (after - before) * 2**20 / n}
+
+
 def child_run(stage: str, src: Path, tokenizer_dir: Path, tmp: Path) -> dict:
     """Run one stage in a fresh interpreter; its own peak RSS (MiB) and wall time."""
     code = CHILD.format(scripts=str(REPO / "scripts"), stage=stage, src=str(src),
                         tokenizer=str(tokenizer_dir), out=str(tmp / f"child_{stage}"),
-                        window=WINDOW, cfg=CORPUS_CFG)
+                        window=WINDOW, cfg=CORPUS_CFG, tmp=str(tmp))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -151,14 +231,37 @@ def main() -> None:
         raw_tps = n_tokens / min(raw_times)
         pack_tps = n_tokens / min(pack_times)  # tokens encoded (incl. the dropped tail), no EOS
 
+        cleaning = None
+        source = baseline_source()
+        stages = {"pack": (jsonl_1x, jsonl_10x), "prepare_corpus": (tsv_1x, tsv_10x)}
+        if source is not None:
+            (tmp / "corpus_baseline.py").write_text(source, encoding="utf-8")
+            baseline = load_module(tmp / "corpus_baseline.py")
+            times, kept = {"baseline": [], "current": []}, {}
+            for _ in range(CLEAN_REPEATS):  # interleaved, best of CLEAN_REPEATS
+                for name, module in (("baseline", baseline), ("current", corpus)):
+                    t, lines, kept[name] = clean_s(module, tsv_10x)
+                    times[name].append(t)
+            rate = {name: lines / min(ts) for name, ts in times.items()}
+            cleaning = {
+                "lines": lines, "baseline_kept": kept["baseline"], "current_kept": kept["current"],
+                "baseline_rev": BASELINE_REV, "baseline_s": times["baseline"],
+                "current_s": times["current"], "baseline_lines_per_s": rate["baseline"],
+                "current_lines_per_s": rate["current"], "ratio": rate["current"] / rate["baseline"],
+                "goal": "ratio >= 0.8, peak_rss_ratio <= 1.1",
+            }
+            stages["prepare_corpus_baseline"] = (tsv_1x, tsv_10x)
+
         memory = {}
-        for stage, (src_1x, src_10x) in {"pack": (jsonl_1x, jsonl_10x),
-                                         "prepare_corpus": (tsv_1x, tsv_10x)}.items():
+        for stage, (src_1x, src_10x) in stages.items():
             one = child_run(stage, src_1x, tokenizer_dir, tmp)
             ten = child_run(stage, src_10x, tokenizer_dir, tmp)
             memory[stage] = {"1x": one, "10x": ten,
                              "rss_ratio": ten["peak_rss_mib"] / one["peak_rss_mib"],
                              "time_ratio": ten["wall_s"] / one["wall_s"]}
+        if cleaning:
+            cleaning["peak_rss_ratio"] = (memory["prepare_corpus"]["10x"]["peak_rss_mib"]
+                                          / memory["prepare_corpus_baseline"]["10x"]["peak_rss_mib"])
 
     result = {
         "throughput": {
@@ -169,6 +272,8 @@ def main() -> None:
         },
         "memory": {**memory, "documents_1x": DOCS_1X, "documents_10x": 10 * DOCS_1X,
                    "goal": "pack rss_ratio <= 1.2"},
+        "cleaning": cleaning,
+        "dedup_full_jparacrawl": dedup_memory_mib(),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                     "TOKENIZERS_PARALLELISM": os.environ.get("TOKENIZERS_PARALLELISM", "(unset)")},
     }
@@ -181,6 +286,16 @@ def main() -> None:
         goal = " (goal <= 1.2)" if stage == "pack" else " (info)"
         print(f"{stage} peak RSS: {m['1x']['peak_rss_mib']:.0f} MiB (1x) vs "
               f"{m['10x']['peak_rss_mib']:.0f} MiB (10x) -> ratio {m['rss_ratio']:.2f}{goal}")
+    dedup = result["dedup_full_jparacrawl"]
+    print(f"de-duplication of {dedup['distinct_pairs']:,} distinct pairs: {dedup['set_mib']:,.0f} MiB "
+          f"({dedup['bytes_per_pair']:.0f} bytes a pair)")
+    if cleaning:
+        print(f"cleaning: {cleaning['current_lines_per_s']:,.0f} lines/s vs "
+              f"{cleaning['baseline_lines_per_s']:,.0f} at {BASELINE_REV} -> ratio "
+              f"{cleaning['ratio']:.2f} (goal >= 0.8); prepare_corpus peak RSS ratio "
+              f"{cleaning['peak_rss_ratio']:.2f} (goal <= 1.1)")
+    else:
+        print(f"cleaning: no baseline ({BASELINE_REV} not in a git checkout here)")
     print(f"wrote {out.relative_to(REPO)}")
 
 
