@@ -12,7 +12,8 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from conftest import TINY_ARCH, TINY_HP, tiny_training_data
 from wasurenai.common import WorkflowError
-from wasurenai.train import build_model, dropout_fields, load_pretrained, train
+from wasurenai.families import check_architecture, dropout_fields, load_pretrained
+from wasurenai.train import build_model, train
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +77,8 @@ def test_a_family_without_dropout_says_so(data, caplog):
     (dict(TINY_ARCH, family="no-such-family"), "demo.architecture.family = 'no-such-family'"),
 ])
 def test_architecture_fields_the_family_lacks_fail_naming_the_key(data, arch, key):
+    with pytest.raises(WorkflowError, match=key.replace(".", r"\.")):
+        check_architecture(arch)  # when the DAG is built
     with pytest.raises(WorkflowError, match=key.replace(".", r"\.")):
         build_model(data.tok, 0.0, arch)
 
