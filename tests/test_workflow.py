@@ -8,6 +8,10 @@ import pytest
 import yaml
 
 from conftest import REPO, job_counts, snakemake
+from helpers_eval import write_llm_jp_eval_layout
+from wasurenai.llm_jp_eval import resolve_categories
+
+PAPER_DATASETS = sorted({d for ms in resolve_categories("paper").values() for d, _ in ms})
 
 
 def dry_run(workdir: Path, *configfiles: Path, check: bool = True):
@@ -80,7 +84,11 @@ def test_comet_requested_without_checkpoint_fails_when_the_dag_is_built(workdir)
 
 
 def test_comet_not_requested_builds_no_comet(workdir):
-    bad = _write_config(workdir, lambda c: c["evaluation"].update(comet={"checkpoint": None}))
+    def no_comet(c):  # MT by BERTScore instead of COMET, and no checkpoint
+        c["evaluation"].update(comet={"checkpoint": None})
+        c["evaluation"]["categories"]["MT"] = ["synth_mt_j_to_e:bert_score_en_f1",
+                                               "synth_mt_e_to_j:bert_score_ja_f1"]
+    bad = _write_config(workdir, no_comet)
     counts = job_counts(dry_run(workdir, bad).stdout)
     assert "demo_comet" not in counts and counts["evaluate"] == 26
     assert job_counts(dry_run(workdir, REPO / "config.yaml").stdout)["demo_comet"] == 1
@@ -129,9 +137,21 @@ def paper_workdir(workdir: Path) -> Path:
     """What a user downloads by hand for the paper preset (the bases are fetched by rules)."""
     (workdir / "data" / "jparacrawl").mkdir(parents=True)
     (workdir / "data" / "jparacrawl" / "en-ja.bicleaner05.txt").write_text("")
-    (workdir / "data" / "llm-jp-eval" / "evaluation" / "dev").mkdir(parents=True)
+    write_llm_jp_eval_layout(workdir / "data" / "llm-jp-eval", PAPER_DATASETS, 1, 4)
     (workdir / "models" / "wmt22-comet-da" / "checkpoints").mkdir(parents=True)
     return workdir
+
+
+def test_paper_preset_dry_run_lists_every_missing_dataset(workdir):
+    root = paper_workdir(workdir) / "data" / "llm-jp-eval" / "1.3.0" / "evaluation"
+    (root / "test" / "mbpp.json").unlink()
+    (root / "train" / "jsquad.json").unlink()
+    proc = dry_run(workdir, REPO / "configs" / "llm-jp-3-3.7b.yaml", check=False)
+    out = proc.stderr + proc.stdout
+    assert proc.returncode != 0
+    assert "config key evaluation.dataset_dir: datasets of evaluation.categories" in out
+    assert "data/llm-jp-eval/1.3.0/evaluation/test/mbpp.json (dataset mbpp)" in out
+    assert f"{root.resolve()}/train/jsquad.json (dataset jsquad)" in out
 
 
 def test_paper_preset_dry_run_lists_the_full_dag(workdir):
@@ -185,7 +205,7 @@ def test_paper_preset_missing_model_without_hub_says_what_to_download(workdir):
 
 @pytest.mark.parametrize("missing, key, hint", [
     ("data/jparacrawl/en-ja.bicleaner05.txt", "corpus.path", "JParaCrawl v3.0"),
-    ("data/llm-jp-eval/evaluation/dev", "evaluation.dataset_dir", "preprocess_dataset.py"),
+    ("data/llm-jp-eval/1.3.0/evaluation/test", "evaluation.dataset_dir", "preprocess_dataset.py"),
     ("models/wmt22-comet-da", "evaluation.comet.checkpoint", "Unbabel/wmt22-comet-da"),
 ])
 def test_paper_preset_missing_download_says_what_and_where(workdir, missing, key, hint):
@@ -195,3 +215,46 @@ def test_paper_preset_missing_download_says_what_and_where(workdir, missing, key
     out = proc.stderr + proc.stdout
     assert proc.returncode != 0
     assert f"config key {key}: {missing} does not exist;" in out and hint in out, out[-3000:]
+
+
+@pytest.mark.parametrize("section, name", [
+    ("merges", "a b;touch /tmp/x"), ("merges", "../../escape"), ("bases", "my base"),
+    ("sweeps", "../sweep"),
+])
+def test_unsafe_names_fail_the_dry_run_naming_the_key(workdir, section, name):
+    def mutate(c):
+        entry = {"merges": c["merges"]["linear"], "sweeps": c["sweeps"]["linear-sweep"],
+                 "bases": c["bases"]["tiny"]}[section]
+        c[section][name] = dict(entry)
+    proc = dry_run(workdir, _write_config(workdir, mutate), check=False)
+    out = proc.stderr + proc.stdout
+    assert proc.returncode != 0
+    assert f"config key {section}.{name}: {name!r} is not a valid name" in out
+    assert "MissingInputException" not in out
+
+
+def test_merge_named_like_a_model_role_fails_naming_both(workdir):
+    bad = _write_config(workdir, lambda c: c["merges"].update({"en-ja": c["merges"]["linear"]}))
+    proc = dry_run(workdir, bad, check=False)
+    assert proc.returncode != 0
+    assert "config key merges.en-ja: the name 'en-ja' is also the model role 'en-ja'" in proc.stderr + proc.stdout
+
+
+def test_two_sweeps_with_one_point_name_fail_naming_both(workdir):
+    def mutate(c):
+        c["sweeps"]["linear-sweep-share0.5"] = {"label": "Again", "method": "linear", "base_share": 0.5}
+    proc = dry_run(workdir, _write_config(workdir, mutate), check=False)
+    assert proc.returncode != 0
+    assert ("config key sweeps.linear-sweep-share0.5: grid point 'linear-sweep-share0.5' clashes "
+            "with sweeps.linear-sweep") in proc.stderr + proc.stdout
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("family", "no-such-family", "config key demo.architecture.family = 'no-such-family'"),
+    ("rotary_pct", 0.5, "config key demo.architecture.rotary_pct: llama configs have no such field"),
+])
+def test_demo_architecture_errors_fail_the_dry_run_naming_the_key(workdir, field, value, message):
+    bad = _write_config(workdir, lambda c: c["demo"]["architecture"].update({field: value}))
+    proc = dry_run(workdir, bad, check=False)
+    assert proc.returncode != 0
+    assert message in proc.stderr + proc.stdout

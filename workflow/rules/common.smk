@@ -17,7 +17,7 @@ validate(config, schema="../schemas/config.schema.yaml")
 
 # The DAG-time checks reuse the library's own validation (light modules only: no torch).
 sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
-from wasurenai.llm_jp_eval import resolve_categories  # noqa: E402
+from wasurenai.llm_jp_eval import missing_datasets, resolve_categories  # noqa: E402
 from wasurenai.common import WorkflowError  # noqa: E402
 
 # Rules run library code from scripts/wasurenai; entry scripts extend sys.path themselves via
@@ -40,10 +40,13 @@ def _expand_merges():
     registry now (one import of mergekit), so a bad merge fails before anything runs."""
     from wasurenai.grid import expand, task_vector_methods
     from wasurenai.merge import plan
+    from wasurenai.names import check_config_names, check_model_names
 
     try:
+        check_config_names(config)  # base, merge and sweep names: safe in paths and wildcards
         tv_methods = task_vector_methods()
         merges = expand(config["merges"], config.get("sweeps"), DIRECTIONS, tv_methods)
+        check_model_names(merges, MERGE_ROLES)
         for name, spec in merges.items():
             where = f"sweeps.{spec['sweep']} (point {name})" if "sweep" in spec else None
             try:
@@ -66,8 +69,8 @@ DOWNLOAD_HINTS = {
     "corpus.path": "download JParaCrawl v3.0 (en-ja.bicleaner05.txt) from "
     "https://www.kecl.ntt.co.jp/icl/lirg/jparacrawl/ and unpack it there",
     "evaluation.dataset_dir": "run llm-jp-eval's `python scripts/preprocess_dataset.py "
-    "--dataset-name all --output-dir <dir>` and point this key at "
-    "<dir>/<version>/evaluation/dev",
+    "--dataset-name all --output-dir <dir>` and point this key at the split directory "
+    "<dir>/<version>/evaluation/test (few-shot examples are read from its sibling train/)",
     "evaluation.comet.checkpoint": "huggingface-cli download Unbabel/wmt22-comet-da "
     "--local-dir <this path> (COMET also needs xlm-roberta-large in the HF cache: "
     "huggingface-cli download FacebookAI/xlm-roberta-large)",
@@ -80,14 +83,14 @@ def _missing(key, path):
 
 def _check_config():
     """Cross-key checks a JSON schema cannot express; errors name the key."""
-    for name in MERGES:
-        if name in MERGE_ROLES:
-            raise ValueError(
-                f"config key merges.{name}: the name clashes with a model name "
-                f"({sorted(MERGE_ROLES)}); rename the merge"
-            )
     if (DEMO_BASES or COMET_DEMO) and not {"synthetic", "demo"} <= set(config):
         raise ValueError("config keys synthetic and demo: needed by demo bases / the demo COMET")
+    if DEMO_BASES:  # family and fields, against transformers (torch is loaded by now)
+        from wasurenai.families import check_architecture
+        try:
+            check_architecture(config["demo"]["architecture"])
+        except WorkflowError as err:
+            raise ValueError(str(err)) from None
     for base, spec in config["bases"].items():
         if ("demo" in spec) == ("path" in spec):
             raise ValueError(f"config key bases.{base}: give exactly one of 'path' or 'demo'")
@@ -120,6 +123,17 @@ def _check_evaluation():
         categories = resolve_categories(EVAL["categories"])
     except WorkflowError as err:
         raise ValueError(str(err)) from None
+    if Path(EVAL["dataset_dir"]).is_dir():  # a generated one (the demo's) is checked by its jobs
+        names = [d for members in categories.values() for d, _ in members]
+        names += [e for e in EVAL["translation"].values() if isinstance(e, str)]
+        missing = missing_datasets(EVAL["dataset_dir"], dict.fromkeys(names), EVAL["num_few_shots"])
+        if missing:
+            raise ValueError(
+                "config key evaluation.dataset_dir: datasets of evaluation.categories / "
+                "evaluation.translation missing (llm-jp-eval's layout: the split directory "
+                "holds <name>.json, few-shot examples come from ../train/<name>.json):\n  "
+                + "\n  ".join(missing)
+            )
     comet = EVAL["comet"]
     if comet["checkpoint"] is None:
         wanting = [f"{cat} ({d}:{m})" for cat, members in categories.items()
@@ -164,9 +178,21 @@ def evaluation_cfg():
     return {**EVAL, "comet": {**EVAL["comet"], "checkpoint": comet_checkpoint()}}
 
 
+SYNTH_DATASETS = f"{R}/data/synthetic/llm_jp_eval"  # the synthesize_data rule's datasets
+
+
+def datasets_input():
+    """What an evaluation job depends on for its datasets: the synthesize_data output when
+    evaluation.dataset_dir is a split directory inside it (the demo), else dataset_dir."""
+    path = Path(EVAL["dataset_dir"])
+    if "synthetic" in config and Path(SYNTH_DATASETS) in (path, *path.parents):
+        return SYNTH_DATASETS
+    return EVAL["dataset_dir"]
+
+
 def evaluate_inputs(wildcards, model=None):
     model = model or wildcards.model
-    inputs = {"model": model_dir(wildcards.base, model), "datasets": EVAL["dataset_dir"]}
+    inputs = {"model": model_dir(wildcards.base, model), "datasets": datasets_input()}
     if comet_checkpoint():
         inputs["comet"] = comet_checkpoint()
     for direction, entry in EVAL["translation"].items():
