@@ -151,3 +151,14 @@ def write_llm_jp_eval_layout(out: Path, names, n_test: int = 5, n_train: int = 6
             write_dataset(root, name, metrics, _samples(name, metrics, n, offset),
                           instruction=f"{name}の指示です。", output_length=length, splits=(split,))
     return root / "test"
+
+
+def min_top2_gap(model, tok, prompt: str, n: int) -> float:
+    """The smallest gap between the two best logits along the one-prompt greedy path."""
+    import torch
+
+    ids = torch.tensor([tok(prompt, add_special_tokens=False)["input_ids"]])
+    out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
+                         max_new_tokens=n, output_scores=True, return_dict_in_generate=True,
+                         pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+    return min(float(torch.topk(step[0], 2).values.diff().abs()) for step in out.scores)

