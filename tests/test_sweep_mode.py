@@ -26,6 +26,7 @@ def test_in_memory_sweep_equals_merge_then_evaluate(tmp_path):
     data = write_datasets(tmp_path / "data")
     cfg = copy.deepcopy(EVAL_CFG)
     cfg["max_samples"] = 3
+    cfg["dataset_dir"] = str(data)  # the job reads its datasets from the evaluation config
     points = expand_sweep("s", {"label": "S", "method": "dare_ties", "base_share": [0.2, 0.6],
                                 "density": 0.5, "seed": 3}, ROLES[1:], {"dare_ties"})
     outputs = [tmp_path / "eval" / f"{p}.json" for p in points]
