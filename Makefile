@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/sweep.py
 	$(BIN)/python bench/dag.py
 	$(BIN)/python bench/train.py
+	$(BIN)/python bench/stats.py
 
 bench-merge: $(STAMP)  # ~25 min and 14 GB of scratch models under /tmp/bench_merge
 	$(BIN)/python bench/merge.py

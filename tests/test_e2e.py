@@ -81,6 +81,19 @@ def test_report_tables_figures_and_recommendation(smoke_run):
     assert len(front) == 20 and front.groupby("base")["pareto"].any().all()
 
 
+def test_intervals_for_every_model_and_score(smoke_run):
+    """Paired bootstrap intervals from the per-sample scores every evaluation JSON keeps."""
+    table = pd.read_csv(smoke_run / "results" / "tables" / "intervals.csv")
+    assert len(set(zip(table["base"], table["model"]))) == 2 * 10
+    avg = table[table["score"] == "AVG"]
+    assert len(avg) == 20 and (avg["lo"] <= avg["value"] + 1e-12).all()
+    assert (avg["value"] <= avg["hi"] + 1e-12).all()
+    others = table[(table["model"] != "base") & (table["score"] == "ja-en BLEU")]
+    assert others["diff_lo"].notna().all() and (others["diff_lo"] <= others["diff_hi"]).all()
+    res = json.loads((smoke_run / "results" / "eval" / "tiny" / "linear.json").read_text())
+    assert all("samples" in ds for ds in res["datasets"].values())
+
+
 def test_snakemake_report_renders(smoke_run):
     """`snakemake --report` after the run: one HTML with the tables, figures and captions."""
     snakemake(smoke_run, *CONFIGS, "--report", "report.html")

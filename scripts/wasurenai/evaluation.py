@@ -26,7 +26,7 @@ from typing import Sequence
 from .common import WorkflowError, clean_text, first_log, get_logger, write_json
 from .llm_jp_eval import (ZEROED, Dataset, Sample, build_prompt, dataset_path, few_shots,
                           load_dataset, missing_datasets, resolve_categories)
-from .metrics import NOT_EVALUATED, MetricSuite
+from .metrics import NOT_EVALUATED, MetricSuite, bleu_from_stats, reduce_samples
 from .testsets import file_dataset, languages, translation_metrics
 
 CFG_KEYS = ("num_few_shots", "max_samples", "batch_size", "categories", "translation", "bertscore")
@@ -355,8 +355,10 @@ def evaluate(model_dir: str | Path, dataset_dir: str | Path, cfg: dict,
         preds = predictions[name]
         refs = [normalize(s.output) for s in task.dataset.samples]
         srcs = [s.input for s in task.dataset.samples]
+        samples = {m: suite.samples(m, preds, refs, srcs) for m in task.metrics}
         results[name] = {
-            "metrics": {m: suite.score(m, preds, refs, srcs) for m in task.metrics},
+            "metrics": {m: reduce_samples(m, v) for m, v in samples.items()},
+            "samples": samples,  # per-sample scores: what the confidence intervals resample
             "main_metric": task.dataset.metrics[0],
             "not_evaluated": task.not_evaluated,
             "n": len(preds),
@@ -395,10 +397,13 @@ def evaluate(model_dir: str | Path, dataset_dir: str | Path, cfg: dict,
 
 def translation_scores(direction: str, task: Task | None, predictions: dict,
                        suite: MetricSuite, cfg: dict) -> dict:
-    """Table 1's columns for one direction: corpus BLEU, mean BERTScore F1, COMET."""
+    """Table 1's columns for one direction: corpus BLEU, mean BERTScore F1, COMET; and
+    ``samples``, their per-sample forms (BLEU: sacrebleu's sufficient statistics per
+    segment, whose column sums give the corpus BLEU)."""
     entry = cfg["translation"][direction]
     out = {"dataset": entry if isinstance(entry, str) else str(entry["path"]),
-           "n": 0, "bleu": None, "bert_score": None, "comet": None, "reasons": {}}
+           "n": 0, "bleu": None, "bert_score": None, "comet": None, "reasons": {},
+           "samples": {}}
     if task is None:
         out["reasons"] = {k: "missing: test set not found" for k in ("bleu", "bert_score", "comet")}
         return out
@@ -407,10 +412,12 @@ def translation_scores(direction: str, task: Task | None, predictions: dict,
     refs = [normalize(s.output) for s in task.dataset.samples]
     srcs = [s.input for s in task.dataset.samples]
     out["n"] = len(preds)
-    out["bleu"] = suite.corpus_bleu(preds, refs, lang)
-    out["bert_score"] = statistics.fmean(suite.bert_f1(preds, refs, lang))
+    stats = suite.corpus_bleu_stats(preds, refs, lang)
+    out["bleu"] = bleu_from_stats([sum(col) for col in zip(*stats)], lang)
+    out["samples"] = {"bleu_stats": stats, "bert_score": suite.bert_f1(preds, refs, lang)}
+    out["bert_score"] = statistics.fmean(out["samples"]["bert_score"])
     if comet_requested(cfg):
-        out["comet"] = suite.comet(preds, refs, srcs)[1]
+        out["samples"]["comet"], out["comet"] = suite.comet(preds, refs, srcs)
     else:
         out["reasons"]["comet"] = "not requested (evaluation.comet.checkpoint is null)"
     return out

@@ -39,10 +39,15 @@ BLEU_TOKENIZE = {"en": "13a", "ja": "ja-mecab"}
 
 # --- exact match and char_f1 ------------------------------------------------------------
 
-def exact_match(preds: Sequence[str], refs: Sequence[str]) -> float:
-    """Fraction of predictions equal to their reference (both already normalised)."""
+def exact_match_scores(preds: Sequence[str], refs: Sequence[str]) -> list[float]:
+    """Per sample 1.0 if the prediction equals its reference (both already normalised)."""
     _check_pairs(preds, refs)
-    return statistics.fmean(p == r for p, r in zip(preds, refs))
+    return [float(p == r) for p, r in zip(preds, refs)]
+
+
+def exact_match(preds: Sequence[str], refs: Sequence[str]) -> float:
+    """Fraction of predictions equal to their reference (llm-jp-eval: accuracy_score)."""
+    return statistics.fmean(exact_match_scores(preds, refs))
 
 
 def char_f1_scores(preds: Sequence[str], refs: Sequence[str]) -> list[float]:
@@ -65,9 +70,14 @@ def char_f1(preds: Sequence[str], refs: Sequence[str]) -> float:
 
 
 def set_f1(preds: Sequence[str], refs: Sequence[str]) -> float:
-    """llm-jp-eval's set_f1: per sample, F1 of the set of predicted lines against the
-    reference lines (each stripped), averaged. Precision is over distinct predicted
-    lines, recall over the reference's lines; no overlap scores 0."""
+    """llm-jp-eval's set_f1: the mean of ``set_f1_scores``."""
+    return statistics.fmean(set_f1_scores(preds, refs))
+
+
+def set_f1_scores(preds: Sequence[str], refs: Sequence[str]) -> list[float]:
+    """llm-jp-eval's set_f1 per sample: F1 of the set of predicted lines against the
+    reference lines (each stripped). Precision is over distinct predicted lines, recall
+    over the reference's lines; no overlap scores 0."""
     _check_pairs(preds, refs)
     scores = []
     for pred, ref in zip(preds, refs):
@@ -76,7 +86,7 @@ def set_f1(preds: Sequence[str], refs: Sequence[str]) -> float:
         hits = sum(1 for x in pred_set if x in ref_items)
         precision, recall = hits / len(pred_set), hits / len(ref_items)
         scores.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
-    return statistics.fmean(scores)
+    return scores
 
 
 def parse_float(text: str) -> float:
@@ -88,33 +98,50 @@ def parse_float(text: str) -> float:
         return -2.0
 
 
-def _correlation(fn, preds: Sequence[str], refs: Sequence[str]) -> float:
+def correlation_pairs(preds: Sequence[str], refs: Sequence[str]) -> dict[str, list[float]]:
+    """What pearson / spearman correlate, per sample: float(reference) and
+    llm-jp-eval's parse_float(prediction)."""
     _check_pairs(preds, refs)
     try:
         truth = [float(r) for r in refs]
     except ValueError as err:
         raise WorkflowError(f"pearson/spearman: a reference is not a number ({err})") from None
-    guess = [parse_float(p) for p in preds]
-    if len(truth) < 2:
+    return {"reference": truth, "prediction": [parse_float(p) for p in preds]}
+
+
+def correlation(name: str, reference: Sequence[float], prediction: Sequence[float]) -> float:
+    """scipy's pearsonr / spearmanr of (reference, prediction); NaN (constant input) is 0,
+    as llm-jp-eval; fewer than two samples is 0."""
+    from scipy.stats import pearsonr, spearmanr
+
+    if len(reference) < 2:
         return 0.0
+    fn = {"pearson": pearsonr, "spearman": spearmanr}[name]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # constant input: scipy warns and returns NaN
-        value = float(fn(truth, guess)[0])
+        value = float(fn(list(reference), list(prediction))[0])
     return 0.0 if math.isnan(value) else value  # llm-jp-eval: NaN -> 0
 
 
 def pearson(preds: Sequence[str], refs: Sequence[str]) -> float:
     """llm-jp-eval's pearson: scipy.stats.pearsonr(references, parse_float(predictions))."""
-    from scipy.stats import pearsonr
-
-    return _correlation(pearsonr, preds, refs)
+    return correlation("pearson", **correlation_pairs(preds, refs))
 
 
 def spearman(preds: Sequence[str], refs: Sequence[str]) -> float:
     """llm-jp-eval's spearman: scipy.stats.spearmanr, same parsing as pearson."""
-    from scipy.stats import spearmanr
+    return correlation("spearman", **correlation_pairs(preds, refs))
 
-    return _correlation(spearmanr, preds, refs)
+
+PAIRED_METRICS = ("pearson", "spearman")  # per-sample form: the pairs, not values
+
+
+def reduce_samples(name: str, samples) -> float:
+    """A dataset's metric from its per-sample form (``MetricSuite.samples``): the mean, or
+    for pearson / spearman the correlation of the pairs. The bootstrap resamples these."""
+    if name in PAIRED_METRICS:
+        return correlation(name, samples["reference"], samples["prediction"])
+    return statistics.fmean(samples)
 
 
 # --- BLEU -------------------------------------------------------------------------------
@@ -137,6 +164,21 @@ def corpus_bleu(preds: Sequence[str], refs: Sequence[str], lang: str) -> float:
     _check_pairs(preds, refs)
     preds, refs = [clean_text(p) for p in preds], [clean_text(r) for r in refs]
     return float(_bleu(lang, sentence=False).corpus_score(preds, [refs]).score)
+
+
+def corpus_bleu_stats(preds: Sequence[str], refs: Sequence[str], lang: str) -> list[list[int]]:
+    """Per segment, sacrebleu's sufficient statistics of corpus BLEU (hypothesis and
+    reference lengths, matches and totals per n-gram order): what its paired bootstrap
+    resamples. ``bleu_from_stats`` of their column sums is ``corpus_bleu``."""
+    _check_pairs(preds, refs)
+    preds, refs = [clean_text(p) for p in preds], [clean_text(r) for r in refs]
+    stats = _bleu(lang, sentence=False)._extract_corpus_statistics(preds, [refs])
+    return [[int(x) for x in row] for row in stats]
+
+
+def bleu_from_stats(stats_sum: Sequence[int], lang: str) -> float:
+    """Corpus BLEU from summed sufficient statistics, by sacrebleu's own formula."""
+    return float(_bleu(lang, sentence=False)._compute_score_from_stats(list(stats_sum)).score)
 
 
 def llm_jp_eval_bleu_scores(preds: Sequence[str], refs: Sequence[str], lang: str) -> list[float]:
@@ -235,19 +277,20 @@ class MetricSuite:
         self._f1_cache: dict[tuple, list[float]] = {}
         self._comet_cache: dict[tuple, tuple[list[float], float]] = {}
         self.versions: dict = {"sacrebleu": {}, "bert_score": {}, "comet": None}
-        self.metrics: dict[str, Callable[..., float]] = {
-            "exact_match": lambda p, r, s: exact_match(p, r),
-            "char_f1": lambda p, r, s: char_f1(p, r),
-            "set_f1": lambda p, r, s: set_f1(p, r),
-            "pearson": lambda p, r, s: pearson(p, r),
-            "spearman": lambda p, r, s: spearman(p, r),
+        # name -> per-sample form (see ``samples``); ``score`` reduces it
+        self.metrics: dict[str, Callable[..., object]] = {
+            "exact_match": lambda p, r, s: exact_match_scores(p, r),
+            "char_f1": lambda p, r, s: char_f1_scores(p, r),
+            "set_f1": lambda p, r, s: set_f1_scores(p, r),
+            "pearson": lambda p, r, s: correlation_pairs(p, r),
+            "spearman": lambda p, r, s: correlation_pairs(p, r),
             "bleu_en": lambda p, r, s: self._llm_jp_eval_bleu(p, r, "en"),
             "bleu_ja": lambda p, r, s: self._llm_jp_eval_bleu(p, r, "ja"),
-            "bert_score_en_f1": lambda p, r, s: statistics.fmean(self.bert_f1(p, r, "en")),
-            "bert_score_ja_f1": lambda p, r, s: statistics.fmean(self.bert_f1(p, r, "ja")),
-            "comet_wmt22": lambda p, r, s: self.comet(p, r, s)[1],
-            "code_exec": lambda p, r, s: cg.code_exec(p, r),  # sandboxed, see code_exec.py
-            "pylint_check": lambda p, r, s: cg.pylint_check(p),
+            "bert_score_en_f1": lambda p, r, s: self.bert_f1(p, r, "en"),
+            "bert_score_ja_f1": lambda p, r, s: self.bert_f1(p, r, "ja"),
+            "comet_wmt22": lambda p, r, s: self.comet(p, r, s)[0],
+            "code_exec": lambda p, r, s: cg.code_exec_scores(p, r),  # sandboxed: code_exec.py
+            "pylint_check": lambda p, r, s: cg.pylint_scores(p),
         }
 
     # -- models, loaded on first use --
@@ -311,9 +354,13 @@ class MetricSuite:
         self.versions["sacrebleu"][f"corpus_{lang}"] = bleu_signature(lang, sentence=False)
         return corpus_bleu(preds, refs, lang)
 
-    def _llm_jp_eval_bleu(self, preds, refs, lang: str) -> float:
+    def corpus_bleu_stats(self, preds: Sequence[str], refs: Sequence[str], lang: str):
+        self.versions["sacrebleu"][f"corpus_{lang}"] = bleu_signature(lang, sentence=False)
+        return corpus_bleu_stats(preds, refs, lang)
+
+    def _llm_jp_eval_bleu(self, preds, refs, lang: str) -> list[float]:
         self.versions["sacrebleu"][f"bleu_{lang}"] = bleu_signature(lang, sentence=True)
-        return statistics.fmean(llm_jp_eval_bleu_scores(preds, refs, lang))
+        return llm_jp_eval_bleu_scores(preds, refs, lang)
 
     def check(self, names: Sequence[str], where: str) -> None:
         unknown = [m for m in names if m not in self.metrics]
@@ -323,10 +370,16 @@ class MetricSuite:
                 f"; reported as not evaluated: {sorted(NOT_EVALUATED)}"
             )
 
+    def samples(self, name: str, preds: Sequence[str], refs: Sequence[str],
+                sources: Sequence[str] | None = None):
+        """The metric's per-sample form: a value per sample (the metric is their mean), or
+        for pearson / spearman ``{"reference": [...], "prediction": [...]}``."""
+        self.check([name], "metric")
+        return self.metrics[name](preds, refs, sources)
+
     def score(self, name: str, preds: Sequence[str], refs: Sequence[str],
               sources: Sequence[str] | None = None) -> float:
-        self.check([name], "metric")
-        return float(self.metrics[name](preds, refs, sources))
+        return float(reduce_samples(name, self.samples(name, preds, refs, sources)))
 
 
 def _check_pairs(preds: Sequence[str], refs: Sequence[str]) -> None:

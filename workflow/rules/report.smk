@@ -23,6 +23,7 @@ rule aggregate:
         categories_html=tables_report("categories", "categories"),
         sweeps_csv=f"{TABLES_DIR}/sweeps.csv",
         scores_csv=f"{TABLES_DIR}/scores.csv",
+        intervals_csv=f"{TABLES_DIR}/intervals.csv",
         **reference_outputs(),
     params:
         runs=eval_runs(),
@@ -32,6 +33,8 @@ rule aggregate:
                 for m, s in ALL_MERGES.items() if "sweep" in s},
         directions=DIRECTIONS,
         table1_merge=REPORT["table1_merge"],
+        categories={c: [list(m) for m in ms] for c, ms in resolve_categories(EVAL["categories"]).items()},
+        intervals=REPORT["intervals"],
     log:
         f"{R}/logs/aggregate.log",
     conda:

@@ -1,0 +1,154 @@
+"""Paired bootstrap intervals: against sacrebleu's own bootstrap, pairing, AVG, seeds."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sacrebleu.metrics import BLEU
+from sacrebleu.significance import _bootstrap_resample
+
+from wasurenai import metrics as M
+from wasurenai import stats as S
+from wasurenai.common import WorkflowError
+
+CATEGORIES = {"MR": [("arith", None)], "QA": [("qa", "char_f1"), ("qa2", None)],
+              "STS": [("sts", "pearson")], "CG": [("code", "code_exec")]}
+DIRECTIONS = {"ja-en": "en"}
+HYPS = ["the cat sat on a mat", "a dog ran", "", "I read books", "he is tall", "it rains"]
+REFS = ["the cat sat on the mat", "the dog ran home", "I read a book", "I read a book",
+        "he is tall", "it is raining"]
+
+
+def evaluation(em, f1, f1b, sts_pred, hyps=HYPS, code_zeroed=True):
+    """An evaluation JSON as evaluation.py writes it, from per-sample values."""
+    sts = {"reference": [1.0, 2.0, 3.0, 4.0, 5.0], "prediction": list(map(float, sts_pred))}
+    datasets = {
+        "arith": {"n": len(em), "main_metric": "exact_match", "samples": {"exact_match": em}},
+        "qa": {"n": len(f1), "main_metric": "char_f1", "samples": {"char_f1": f1}},
+        "qa2": {"n": len(f1b), "main_metric": "char_f1", "samples": {"char_f1": f1b}},
+        "sts": {"n": 5, "main_metric": "pearson", "samples": {"pearson": sts}},
+    }
+    for ds in datasets.values():
+        ds["metrics"] = {m: M.reduce_samples(m, v) for m, v in ds["samples"].items()}
+    cats = {"MR": datasets["arith"]["metrics"]["exact_match"],
+            "QA": (datasets["qa"]["metrics"]["char_f1"] + datasets["qa2"]["metrics"]["char_f1"]) / 2,
+            "STS": datasets["sts"]["metrics"]["pearson"], "CG": 0.0}
+    stats = M.corpus_bleu_stats(hyps, REFS, "en")
+    bert = [0.5 + 0.05 * i for i in range(len(hyps))]
+    return {
+        "datasets": datasets, "categories": cats,
+        "category_reasons": {"CG": "scored 0.0 as llm-jp-eval does (no member has a score)"},
+        "AVG": sum(cats.values()) / 4, "MT": None,
+        "translation": {"ja-en": {"dataset": "alt", "n": len(hyps),
+                                  "bleu": M.corpus_bleu(hyps, REFS, "en"),
+                                  "bert_score": float(np.mean(bert)), "comet": None,
+                                  "samples": {"bleu_stats": stats, "bert_score": bert}}},
+    }
+
+
+BASE = evaluation([1, 0, 1, 0, 1, 1, 0, 0], [0.5, 0.2, 0.9, 0.1], [1.0, 0.0, 0.5], [1, 2, 2, 4, 6])
+BETTER = evaluation([1, 1, 1, 0, 1, 1, 1, 0], [0.6, 0.3, 1.0, 0.2], [1.0, 0.1, 0.6], [1, 2, 3, 4, 5],
+                    hyps=REFS)
+
+
+def rows_of(results, models=("base", "merge"), **kw):
+    rows = S.base_intervals(results, CATEGORIES, DIRECTIONS, "b", list(models), **kw)
+    return {(r["model"], r["score"]): r for r in rows}
+
+
+def test_corpus_bleu_replicates_are_sacrebleus_own_bootstrap():
+    stats = M.corpus_bleu_stats(HYPS, REFS, "en")
+    _, theirs = _bootstrap_resample(stats, BLEU(tokenize="13a"), 200)  # seed 12345, rng.choice
+    idx = np.random.default_rng(12345).choice(len(stats), size=(200, len(stats)), replace=True)
+    assert S.bleu_replicates(stats, "en", idx) == pytest.approx([s.score for s in theirs])
+    whole = S.bleu_replicates(stats, "en", np.arange(len(stats))[None])
+    assert whole[0] == pytest.approx(M.corpus_bleu(HYPS, REFS, "en"))
+
+
+def test_interval_brackets_the_value_and_the_base_has_no_difference():
+    rows = rows_of({("b", "base"): BASE, ("b", "merge"): BETTER})
+    for score in ("MR", "QA", "STS", "AVG", "ja-en BLEU", "ja-en BERTScore"):
+        r = rows[("base", score)]
+        assert r["lo"] <= r["value"] <= r["hi"] and r["lo"] < r["hi"], score
+        assert "diff" not in r
+    assert rows[("base", "CG")]["lo"] == rows[("base", "CG")]["hi"] == 0.0  # zeroed: constant
+    assert rows[("base", "ja-en COMET")]["lo"] is None  # not measured: no interval
+
+
+def test_differences_are_paired():
+    """A model that is the base plus 0.1 on every sample: the paired difference is exactly
+    0.1 in every replicate, although each model's own interval is wide."""
+    shifted = evaluation([1, 0, 1, 0, 1, 1, 0, 0], [0.6, 0.3, 1.0, 0.2], [1.0, 0.0, 0.5],
+                         [1, 2, 2, 4, 6])
+    rows = rows_of({("b", "base"): BASE, ("b", "merge"): shifted})
+    qa = rows[("merge", "QA")]
+    assert qa["diff"] == pytest.approx(0.05)  # qa +0.1, qa2 unchanged: the category +0.05
+    assert qa["diff_lo"] == pytest.approx(0.05) and qa["diff_hi"] == pytest.approx(0.05)
+    assert qa["excludes_zero"] and qa["hi"] - qa["lo"] > 0.1
+    assert rows[("merge", "MR")]["diff_lo"] == rows[("merge", "MR")]["diff_hi"] == 0.0
+    assert not rows[("merge", "MR")]["excludes_zero"]
+    avg = rows[("merge", "AVG")]
+    assert avg["diff_lo"] == pytest.approx(0.05 / 4) and avg["diff_hi"] == pytest.approx(0.05 / 4)
+
+
+def test_avg_resamples_every_dataset_at_once():
+    draws = S.Draws(300, 0)
+    reps = S.replicates(BASE, CATEGORIES, draws, DIRECTIONS)
+    assert reps["AVG"] == pytest.approx((reps["MR"] + reps["QA"] + reps["STS"] + reps["CG"]) / 4)
+    # the same draw for a dataset wherever it is used, and for every model
+    again = S.replicates(BETTER, CATEGORIES, draws, DIRECTIONS)
+    idx = draws("arith", 8)
+    assert again["MR"] == pytest.approx(np.asarray([1, 1, 1, 0, 1, 1, 1, 0.0])[idx].mean(1))
+
+
+def test_seeded_and_independent_of_the_other_models():
+    results = {("b", "base"): BASE, ("b", "merge"): BETTER, ("b", "other"): BASE}
+    one = rows_of(results, seed=3)
+    assert one == rows_of(results, seed=3)
+    assert one[("merge", "AVG")]["lo"] != rows_of(results, seed=4)[("merge", "AVG")]["lo"]
+    three = rows_of(results, models=("base", "merge", "other"), seed=3)
+    assert three[("merge", "AVG")] == one[("merge", "AVG")]
+    assert three[("other", "AVG")]["diff_lo"] == three[("other", "AVG")]["diff_hi"] == 0.0
+
+
+def test_correlation_metrics_are_recomputed_per_replicate():
+    idx = np.array([[0, 1, 2, 3, 4], [0, 0, 0, 0, 0]])
+    pairs = BASE["datasets"]["sts"]["samples"]["pearson"]
+    reps = S.metric_replicates("pearson", pairs, idx)
+    assert reps[0] == pytest.approx(M.correlation("pearson", pairs["reference"], pairs["prediction"]))
+    assert reps[1] == 0.0  # constant input: NaN -> 0, as llm-jp-eval
+
+
+def test_bad_input():
+    old = {"datasets": {"arith": {"n": 2, "metrics": {"exact_match": 0.5}}},
+           "translation": {"ja-en": {"n": 2, "bleu": 1.0}}}
+    with pytest.raises(WorkflowError, match=r"eval/b/m.json: no per-sample scores for arith, "
+                                            r"translation.ja-en .*rerun its evaluation"):
+        S.check_samples(old, "eval/b/m.json")
+    S.check_samples(BASE, "x.json")
+    with pytest.raises(WorkflowError, match="resamples"):
+        S.Draws(0, 0)
+    with pytest.raises(WorkflowError, match="confidence"):
+        rows_of({("b", "base"): BASE, ("b", "merge"): BETTER}, confidence=1.5)
+
+
+def test_aggregate_writes_every_interval_and_refuses_old_evaluations(tmp_path):
+    import json
+
+    from wasurenai.aggregate import intervals_table, load_results
+
+    results = {("b", "base"): BASE, ("b", "merge"): BETTER}
+    cats = {c: [list(m) for m in ms] for c, ms in CATEGORIES.items()}
+    table = intervals_table(results, {"b": "Base"}, ["base", "merge"], cats, ["ja-en"],
+                            {"resamples": 200})
+    assert list(table.columns) == ["base", "model", "score", "value", "lo", "hi", "diff",
+                                   "diff_lo", "diff_hi", "excludes_zero"]
+    merge = table[table["model"] == "merge"].set_index("score")
+    assert set(merge.index) >= {"AVG", "MR", "QA", "STS", "CG", "ja-en BLEU", "ja-en BERTScore"}
+    assert merge.loc["ja-en BLEU", "diff"] == pytest.approx(BETTER["translation"]["ja-en"]["bleu"]
+                                                          - BASE["translation"]["ja-en"]["bleu"])
+    assert merge.loc["ja-en BLEU", "excludes_zero"]  # the references themselves vs HYPS
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps({"AVG": 0.3, "MT": 0.4,
+                                "datasets": {"jnli": {"n": 5, "metrics": {"exact_match": 0.4}}}}))
+    with pytest.raises(WorkflowError, match=rf"{path}: no per-sample scores for jnli"):
+        load_results([{"base": "b", "model": "base"}], [str(path)])
