@@ -75,8 +75,13 @@ def test_report_tables_figures_and_recommendation(smoke_run):
         assert "<svg" in (figures / f"{name}.svg").read_text(), name
     rec = json.loads((tables / "recommendation.json").read_text())
     assert set(rec["bases"]) == {"tiny", "tiny-instruct"}
-    assert rec["budget"] == {"max_avg_drop": 0.01, "maximise": "MT",
+    assert rec["budget"] == {"max_avg_drop": 0.01, "maximise": "MT", "bound": "point",
                              "unit": "AVG on llm-jp-eval's 0-1 scale: 0.01 = one point"}
+    for entry in rec["bases"].values():  # the choice, and whether noise could explain it
+        if entry["recommended"]:
+            assert isinstance(entry["recommended"]["distinguishable_from_base"], bool)
+    for name in ("table1_pm", "table2_pm"):
+        assert " ± " in (tables / f"{name}.md").read_text()
     front = pd.read_csv(tables / "pareto.csv")
     assert len(front) == 20 and front.groupby("base")["pareto"].any().all()
 

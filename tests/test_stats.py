@@ -1,6 +1,9 @@
 """Paired bootstrap intervals: against sacrebleu's own bootstrap, pairing, AVG, seeds."""
 from __future__ import annotations
 
+import json
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from sacrebleu.metrics import BLEU
@@ -152,3 +155,99 @@ def test_aggregate_writes_every_interval_and_refuses_old_evaluations(tmp_path):
                                 "datasets": {"jnli": {"n": 5, "metrics": {"exact_match": 0.4}}}}))
     with pytest.raises(WorkflowError, match=rf"{path}: no per-sample scores for jnli"):
         load_results([{"base": "b", "model": "base"}], [str(path)])
+
+
+class Outputs(SimpleNamespace):
+    def __getitem__(self, key):
+        return getattr(self, key)
+
+
+AGG_OUT = ["table1_md", "table1_csv", "table2_md", "table2_csv", "categories_md",
+           "categories_csv", "sweeps_csv", "scores_csv", "intervals_csv", "table1_pm_md",
+           "table1_pm_csv", "table2_pm_md", "table2_pm_csv"]
+PARAMS = dict(bases={"b": "Base"}, merges={"linear": "Linear", "ties": "TIES"}, directions=["ja-en", "en-ja"],
+              categories={c: [list(m) for m in ms] for c, ms in CATEGORIES.items()},
+              intervals={"resamples": 300, "confidence": 0.95, "seed": 0})
+
+
+def run_aggregate(tmp_path, results):
+    """aggregate.main as the rule runs it; returns {output name: path} and the job."""
+    from wasurenai.aggregate import main
+
+    runs, evals = [], []
+    for (base, model), res in results.items():
+        path = tmp_path / "eval" / f"{model}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(res))
+        runs.append({"base": base, "model": model})
+        evals.append(str(path))
+    out = {n: str(tmp_path / "t" / n.replace("_md", ".md").replace("_csv", ".csv")) for n in AGG_OUT}
+    smk = SimpleNamespace(input=SimpleNamespace(evals=evals), output=Outputs(**out),
+                          log=[str(tmp_path / "a.log")],
+                          params=SimpleNamespace(runs=runs, table1_merge="linear", **PARAMS))
+    main(smk)
+    return out, smk
+
+
+def four_models():
+    same = json.loads(json.dumps(BASE))
+    return {("b", "base"): BASE, ("b", "ja-en"): BETTER, ("b", "en-ja"): same,
+            ("b", "linear"): BETTER, ("b", "ties"): same}
+
+
+def test_tables_star_real_differences_and_give_the_interval(tmp_path):
+    """aggregate.main on evaluations with per-sample scores: Table 1 and 2 mark with * the
+    cells whose difference to the base model excludes 0; the ± tables and their CSVs."""
+    import pandas as pd
+
+    out, _ = run_aggregate(tmp_path, four_models())
+    t1 = pd.read_csv(out["table1_csv"])  # plain numbers
+    assert pd.to_numeric(t1["ja-en BLEU"]).notna().all()
+    md = open(out["table1_md"]).read()
+    bleu_ja_en = {row["model"]: row["ja-en BLEU"] for row in t1.to_dict("records")}
+    assert f"{bleu_ja_en['ja-en']:.3g}*" in md.replace("**", "")  # BETTER: the references
+    assert "*: the difference to the base model's score excludes 0 (95% paired" in md
+    rows = {r["model"]: r for r in pd.read_csv(out["intervals_csv"]).to_dict("records")
+            if r["score"] == "ja-en BLEU"}
+    assert rows["ja-en"]["excludes_zero"] and not rows["en-ja"]["excludes_zero"]
+    pm = pd.read_csv(out["table1_pm_csv"])
+    assert {"AVG", "AVG lo", "AVG hi"} <= set(pm.columns)
+    assert (pm["AVG lo"] <= pm["AVG"]).all() and (pm["AVG"] <= pm["AVG hi"]).all()
+    assert " ± " in open(out["table1_pm_md"]).read()
+    t2 = open(out["table2_md"]).read()
+    assert "Linear" in t2 and "*" in t2.replace("**", "")
+    assert {"Linear AVG", "Linear AVG lo", "Linear MT hi"} <= set(pd.read_csv(out["table2_pm_csv"]).columns)
+
+
+def test_recommendation_says_whether_its_choice_is_distinguishable(tmp_path):
+    """Budget on AVG, maximise ja-en BLEU: Linear (BETTER) beats the base model clearly and
+    the runner-up TIES (the base model's own scores) too; with bound: interval a merge must
+    be confidently within the budget."""
+    from wasurenai.report import recommend
+
+    out, agg = run_aggregate(tmp_path, four_models())
+
+    def job(bound):
+        rec = {n: str(tmp_path / f"rec-{bound}.{n}") for n in ("md", "json", "html")}
+        smk = SimpleNamespace(
+            input=SimpleNamespace(scores=out["scores_csv"], evals=agg.input.evals),
+            output=SimpleNamespace(**rec), log=[str(tmp_path / "r.log")],
+            params=SimpleNamespace(budget={"max_avg_drop": 0.0, "maximise": "ja-en BLEU",
+                                           "bound": bound},
+                                   runs=agg.params.runs, **PARAMS))
+        recommend(smk)
+        return json.loads(open(rec["json"]).read()), open(rec["md"]).read()
+
+    rec, md = job("point")
+    entry = rec["bases"]["b"]
+    assert entry["recommended"]["model"] == "linear"
+    assert entry["recommended"]["distinguishable_from_base"] is True
+    lo, hi = entry["recommended"]["gain_interval"]
+    assert 0 < lo <= entry["recommended"]["gain_over_base"] <= hi
+    runner = entry["vs_runner_up"]
+    assert runner["model"] == "ties" and runner["distinguishable"] is True
+    assert runner["interval"][0] > 0
+    assert "from the base model: yes (+" in md and "from the runner-up TIES: yes" in md
+    strict, _ = job("interval")  # TIES has AVG diff [0, 0]: fits; Linear's lower bound is > 0
+    assert strict["budget"]["bound"] == "interval"
+    assert [p["model"] for p in strict["bases"]["b"]["fitting"]] == ["linear", "ties"]

@@ -25,7 +25,7 @@ from .reference import compare, load_reference
 from .stats import DEFAULTS as INTERVAL_DEFAULTS
 from .stats import base_intervals, check_samples
 from .testsets import languages
-from .tables import METRIC_COLUMNS, NA, ZERO_MARK, finite, fmt
+from .tables import METRIC_COLUMNS, NA, PART_SEP, SIG_MARK, ZERO_MARK, finite, fmt, parts
 
 def load_results(runs: list[dict], paths: list[str]) -> dict[tuple[str, str], dict]:
     """{(base, model): evaluation JSON}; unreadable or malformed files fail naming the file."""
@@ -186,6 +186,30 @@ def sweep_table(results: dict, bases: dict, sweeps: dict, directions: list) -> p
     return pd.DataFrame(rows, columns=None if rows else ["base", "sweep", "point", "AVG", "MT"])
 
 
+def add_intervals(df: pd.DataFrame, intervals: pd.DataFrame | None, base_ids: dict,
+                  model_col: str, renames: dict | None = None) -> pd.DataFrame:
+    """``df`` with "<score> lo" / "<score> hi" (the interval) and "<score> diff lo" /
+    "<score> diff hi" (the difference to the base model's) for every score column that has
+    an interval; ``base_ids`` maps the ``base`` column's values to base ids, ``renames`` an
+    interval score name to its column here (categories: "category:<cat>")."""
+    if intervals is None or df.empty:
+        return df
+    look = {(r["base"], r["model"], r["score"]): r for r in intervals.to_dict("records")}
+    renames = renames or {}
+    out = df.copy()
+    scores = list(dict.fromkeys(intervals["score"]))
+    for score in scores:
+        column = renames.get(score, score)
+        if column not in out.columns:
+            continue
+        rows = [look.get((base_ids[b], m, score)) or {}
+                for b, m in zip(out["base"], out[model_col])]
+        for suffix, key in ((" lo", "lo"), (" hi", "hi"), (" diff lo", "diff_lo"),
+                            (" diff hi", "diff_hi")):
+            out[column + suffix] = [finite(r.get(key)) for r in rows]
+    return out
+
+
 def model_kind(model: str, directions: list, sweeps: dict) -> str:
     return ("base" if model == "base" else "cpt" if model in directions
             else "sweep" if model in sweeps else "merge")
@@ -218,16 +242,17 @@ def scores_table(results: dict, bases: dict, models: list[str], labels: dict, di
 
 def write_table(df: pd.DataFrame, md_path, csv_path, notes: Notes | list | None = None, *,
                 tex_path=None, html_path=None, title: str = "", mark_columns=None,
-                group: str | None = "base", blank_repeats: int = 1, across: str = "rows") -> None:
-    """CSV (plain), Markdown, and where asked LaTeX and HTML, with the best / second per
-    ``group`` marked in ``mark_columns`` (none marked when None)."""
+                group: str | None = "base", blank_repeats: int = 1, across: str = "rows",
+                csv_df: pd.DataFrame | None = None) -> None:
+    """CSV (plain; ``csv_df`` instead of ``df`` where given), Markdown, and where asked LaTeX
+    and HTML, with the best / second per ``group`` marked in ``mark_columns`` (none marked
+    when None)."""
     lines = notes.lines() if isinstance(notes, Notes) else list(notes or [])
     mark = tables.marks(df, mark_columns, group, across) if mark_columns else {}
     legend = [tables.legend("italic")] if mark else []
     legend_u = [tables.legend("underlined")] if mark else []  # LaTeX, HTML
     with atomic_open(csv_path) as fh:  # plain numbers: no marks
-        df.map(lambda x: x.replace(ZERO_MARK, "") if isinstance(x, str) else x).to_csv(
-            fh, index=False)
+        (df.map(tables.plain) if csv_df is None else csv_df).to_csv(fh, index=False)
     with atomic_open(md_path) as fh:
         fh.write(tables.markdown(df, mark))
         fh.write(markdown_notes(lines + legend))
@@ -256,6 +281,68 @@ def intervals_table(results: dict, bases: dict, models: list[str], categories: d
     return pd.DataFrame(rows, columns=INTERVAL_COLUMNS)
 
 
+def significance_note(settings: dict) -> str:
+    settings = {**INTERVAL_DEFAULTS, **(settings or {})}
+    return (f"{SIG_MARK}: the difference to the base model's score excludes 0 "
+            f"({settings['confidence']:.0%} paired bootstrap interval, "
+            f"{settings['resamples']} resamples; results/tables/intervals.csv)")
+
+
+def interval_lookup(intervals: pd.DataFrame, bases: dict, labels: dict) -> dict:
+    """{(base label, model label, score): interval row} (labels as the tables show them)."""
+    return {(bases[r["base"]], labels.get(r["model"], r["model"]), r["score"]): r
+            for r in intervals.to_dict("records")}
+
+
+def _significant(row) -> bool:
+    return row is not None and row.get("excludes_zero") is True
+
+
+def star_table1(df: pd.DataFrame, lookup: dict) -> pd.DataFrame:
+    """Table 1 with SIG_MARK on every cell whose difference to the base model excludes 0."""
+    out = df.copy()
+    for r in out.index:
+        for col in out.columns[2:]:
+            if _significant(lookup.get((out.at[r, "base"], out.at[r, "model"], col))):
+                out.at[r, col] = f"{out.at[r, col]}{SIG_MARK}"
+    return out
+
+
+def star_table2(df: pd.DataFrame, lookup: dict) -> pd.DataFrame:
+    """Table 2 ("AVG / MT" per merge) with SIG_MARK on each significant part."""
+    out = df.copy()
+    for r in out.index:
+        for col in out.columns[2:]:  # "base model" is the reference itself
+            cells = parts(out.at[r, col])
+            for k, score in enumerate(("AVG", "MT")[:len(cells)]):
+                if _significant(lookup.get((out.at[r, "base"], col, score))):
+                    cells[k] += SIG_MARK
+            out.at[r, col] = PART_SEP.join(cells)
+    return out
+
+
+def pm_table(df: pd.DataFrame, lookup: dict, key, scores: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ± variant of a table (value ± half the interval's width) for Markdown, and its
+    CSV with each score's value, lower and upper bound. ``key(row, column)`` gives the
+    (base label, model label, score) of each part of a cell."""
+    shown, csv = df.copy(), []
+    for r in df.index:
+        row = {c: df.at[r, c] for c in df.columns if c not in scores}
+        for col in scores:
+            texts = []
+            for k, text in enumerate(parts(df.at[r, col])):
+                iv = lookup.get(key(df.loc[r], col, k)) or {}
+                lo, hi = iv.get("lo"), iv.get("hi")
+                name = col if len(parts(df.at[r, col])) == 1 else f"{col} {('AVG', 'MT')[k]}"
+                row.update({name: finite(iv.get("value")), f"{name} lo": finite(lo),
+                            f"{name} hi": finite(hi)})
+                ok = finite(lo) is not None and finite(hi) is not None
+                texts.append(f"{text} ± {fmt((hi - lo) / 2, tables.kind(col))}" if ok else text)
+            shown.at[r, col] = PART_SEP.join(texts)
+        csv.append(row)
+    return shown, pd.DataFrame(csv)
+
+
 def _out(smk, name):
     return getattr(smk.output, name, None)
 
@@ -275,24 +362,44 @@ def main(smk) -> None:
     labels = {**merges, **{m: info["label"] for m, info in sweeps.items()}}
     tc = category_table(results, bases, labels, models, notes_c)
     t1_scores, t2_scores = list(t1.columns[2:]), list(t2.columns[1:])
-    write_table(t1, smk.output.table1_md, smk.output.table1_csv, notes1, mark_columns=t1_scores,
-                tex_path=_out(smk, "table1_tex"), html_path=_out(smk, "table1_html"),
-                title="Table 1")
-    write_table(t2, smk.output.table2_md, smk.output.table2_csv, notes2, mark_columns=t2_scores,
-                tex_path=_out(smk, "table2_tex"), html_path=_out(smk, "table2_html"),
-                title="Table 2: AVG / MT", across="columns")
+    sig_notes: list[str] = []
+    intervals = None
+    if _out(smk, "intervals_csv"):
+        settings = dict(smk.params.intervals)
+        intervals = intervals_table(results, bases, models, dict(smk.params.categories),
+                                    directions, settings)
+        with atomic_open(smk.output.intervals_csv) as fh:
+            intervals.to_csv(fh, index=False)
+        look1 = interval_lookup(intervals, bases, {m: model_label(m, merges) for m in models})
+        look2 = interval_lookup(intervals, bases, {**merges, "base": "base model"})
+        t1, t2 = star_table1(t1, look1), star_table2(t2, look2)
+        sig_notes = [significance_note(settings)]
+        for name, df, look, scores, key in (
+                ("table1", t1, look1, t1_scores, lambda row, col, k: (row["base"], row["model"], col)),
+                ("table2", t2, look2, t2_scores,
+                 lambda row, col, k: (row["base"], col, ("AVG", "MT")[k]))):
+            shown, csv = pm_table(df, look, key, scores)
+            write_table(shown, smk.output[f"{name}_pm_md"], smk.output[f"{name}_pm_csv"],
+                        ["±: half the width of the paired bootstrap interval; the bounds are in "
+                         "the CSV", *sig_notes], csv_df=csv)
+    write_table(t1, smk.output.table1_md, smk.output.table1_csv, notes1.lines() + sig_notes,
+                mark_columns=t1_scores, tex_path=_out(smk, "table1_tex"),
+                html_path=_out(smk, "table1_html"), title="Table 1")
+    write_table(t2, smk.output.table2_md, smk.output.table2_csv, notes2.lines() + sig_notes,
+                mark_columns=t2_scores, tex_path=_out(smk, "table2_tex"),
+                html_path=_out(smk, "table2_html"), title="Table 2: AVG / MT", across="columns")
     write_table(tc, smk.output.categories_md, smk.output.categories_csv, notes_c,
                 html_path=_out(smk, "categories_html"), title="Every llm-jp-eval category")
     with atomic_open(smk.output.sweeps_csv) as fh:
-        sweep_table(results, bases, sweeps, directions).to_csv(fh, index=False)
-    if _out(smk, "intervals_csv"):
-        table = intervals_table(results, bases, models, dict(smk.params.categories), directions,
-                                dict(smk.params.intervals))
-        with atomic_open(smk.output.intervals_csv) as fh:
-            table.to_csv(fh, index=False)
+        sweep = sweep_table(results, bases, sweeps, directions)
+        add_intervals(sweep, intervals, {v: k for k, v in bases.items()}, "point").to_csv(
+            fh, index=False)
     if _out(smk, "scores_csv"):
         with atomic_open(smk.output.scores_csv) as fh:
-            scores_table(results, bases, models, labels, directions, sweeps).to_csv(fh, index=False)
+            scores = scores_table(results, bases, models, labels, directions, sweeps)
+            cats = {c[len("category:"):]: c for c in scores.columns if c.startswith("category:")}
+            add_intervals(scores, intervals, {b: b for b in bases}, "model", cats).to_csv(
+                fh, index=False)
     if reference:
         for name, ours, keys, scores in (("table1", t1, ["base", "model"], t1_scores),
                                          ("table2", t2, ["base"], t2_scores)):

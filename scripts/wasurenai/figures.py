@@ -15,6 +15,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.colors import TwoSlopeNorm  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
@@ -87,9 +88,11 @@ def figure2(sweeps: pd.DataFrame, scores: pd.DataFrame | None, info: dict, direc
                 part = part.sort_values(x) if x else part
                 xs = part[x] if x else np.zeros(len(part))
                 ax.plot(xs, part["AVG"], style, color="black", marker="o", ms=4)
+                _band(ax, xs, part, "AVG", "black")
                 for direction in directions:
                     ax2.plot(xs, part[f"{direction} BLEU"], style, color=DIRECTION_COLOURS.get(direction),
                              marker="s", ms=4)
+                    _band(ax2, xs, part, f"{direction} BLEU", DIRECTION_COLOURS.get(direction))
                 if others:
                     key = key if isinstance(key, tuple) else (key,)
                     text = ", ".join(f"{c.removeprefix('axis:')}={v:g}" for c, v in zip(others, key))
@@ -99,9 +102,11 @@ def figure2(sweeps: pd.DataFrame, scores: pd.DataFrame | None, info: dict, direc
                 if not ref.empty:
                     ref = ref.iloc[0]
                     ax.plot([1.0], [ref["AVG"]], "o", mfc="none", color="black", ms=7)
+                    _bar(ax, 1.0, ref, "AVG", "black")
                     for direction in directions:
                         ax2.plot([1.0], [ref[f"{direction} BLEU"]], "s", mfc="none", ms=7,
                                  color=DIRECTION_COLOURS.get(direction))
+                        _bar(ax2, 1.0, ref, f"{direction} BLEU", DIRECTION_COLOURS.get(direction))
                 ax.set_xlim(-0.03, 1.03)
             meta = info.get(name, {})
             label, method = meta.get("label", name), meta.get("method", "")
@@ -125,10 +130,31 @@ def figure2(sweeps: pd.DataFrame, scores: pd.DataFrame | None, info: dict, direc
                 for d in directions]
     handles += [Line2D([], [], color="grey", marker="o", mfc="none", linestyle="none",
                        label="base model (= base share 1)")]
+    if "AVG lo" in sweeps.columns and sweeps["AVG lo"].notna().any():
+        handles += [Patch(color="grey", alpha=BAND_ALPHA, label="95 % paired bootstrap interval")]
     handles += [Line2D([], [], color=h.get_color(), linestyle=h.get_linestyle(), label=t)
                 for t, h in series_handles.items()]
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4), frameon=False)
     return fig
+
+
+BAND_ALPHA = 0.15
+
+
+def _band(ax, xs, part: pd.DataFrame, column: str, colour) -> None:
+    """The interval of ``column`` as a band, where the table has its bounds."""
+    lo, hi = f"{column} lo", f"{column} hi"
+    if lo in part.columns and part[[lo, hi]].notna().all().all() and len(part) > 1:
+        ax.fill_between(xs, part[lo], part[hi], color=colour, alpha=BAND_ALPHA, lw=0)
+    elif lo in part.columns:
+        for x, (_, row) in zip(xs, part.iterrows()):
+            _bar(ax, x, row, column, colour)
+
+
+def _bar(ax, x, row, column: str, colour) -> None:
+    lo, hi = row.get(f"{column} lo"), row.get(f"{column} hi")
+    if lo is not None and hi is not None and np.isfinite(lo) and np.isfinite(hi):
+        ax.plot([x, x], [lo, hi], color=colour, alpha=0.5, lw=1.5)
 
 
 MIN_AVG_SPAN = 0.02  # two points: differences far below that are noise, not a trend
@@ -190,12 +216,20 @@ def tradeoff(front: pd.DataFrame):
                 handles[kind] = ax.scatter(part["MT"], part["AVG"], marker=style["marker"],
                                            s=style["s"], color=style["color"], label=style["label"],
                                            zorder=4)
+        bounds = ["AVG lo", "AVG hi", "MT lo", "MT hi"]
+        if set(bounds) <= set(rows.columns) and rows[bounds].notna().all(axis=1).any():
+            r = rows[rows[bounds].notna().all(axis=1)]
+            ax.errorbar(r["MT"], r["AVG"], xerr=[r["MT"] - r["MT lo"], r["MT hi"] - r["MT"]],
+                        yerr=[r["AVG"] - r["AVG lo"], r["AVG hi"] - r["AVG"]], fmt="none",
+                        ecolor="grey", alpha=0.45, lw=0.8, zorder=1)
+            handles["interval"] = Line2D([], [], color="grey", alpha=0.45,
+                                         label="95 % paired bootstrap interval")
         ax.set_xlabel(MT_LABEL + "  →  better translation")
         ax.set_ylabel(AVG_LABEL + "  →  less forgetting")
         ax.set_title(f"{base}: general ability vs translation")
         ax.grid(alpha=0.3)
         ax.margins(x=0.15, y=0.12)
-    order = ["base", "cpt", "merge", *(f"sweep {n}" for n in sweep_names), "frontier"]
+    order = ["base", "cpt", "merge", *(f"sweep {n}" for n in sweep_names), "frontier", "interval"]
     shown = [handles[k] for k in order if k in handles]
     fig.legend(handles=shown, loc="outside lower center", ncol=min(len(shown), 3), frameon=False)
     fig.canvas.draw()  # the final layout: labels are placed in its display coordinates

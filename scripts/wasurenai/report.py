@@ -45,9 +45,34 @@ def recommend(smk) -> None:
     logger = get_logger("recommend", first_log(smk))
     budget = dict(smk.params.budget)
     rec = pick(read_scores(smk.input.scores), float(budget["max_avg_drop"]), budget["maximise"],
-               list(smk.params.directions))
+               list(smk.params.directions), budget.get("bound", "point"))
+    runner_up_intervals(rec, smk)
     write_recommendation(rec, smk.output.md, smk.output.json, smk.output.html)
     logger.info("%s", Path(smk.output.md).read_text(encoding="utf-8"))
+
+
+def runner_up_intervals(rec: dict, smk) -> None:
+    """Per base, the paired interval of the recommended merge's maximised score minus the
+    runner-up's, from the two evaluation JSONs (``vs_runner_up``)."""
+    from .aggregate import load_results
+    from .stats import DEFAULTS, pair_interval
+    from .testsets import languages
+
+    paths = {(r["base"], r["model"]): p for r, p in zip(smk.params.runs, smk.input.evals)}
+    cats = {c: [tuple(m) for m in ms] for c, ms in dict(smk.params.categories).items()}
+    langs = {d: languages(d)[1] for d in smk.params.directions}
+    settings = {**DEFAULTS, **dict(smk.params.intervals)}
+    score = rec["budget"]["maximise"]
+    for base, entry in rec["bases"].items():
+        if len(entry["fitting"]) < 2:
+            continue
+        first, second = entry["fitting"][0], entry["fitting"][1]
+        keys = [(base, first["model"]), (base, second["model"])]
+        res = load_results([{"base": b, "model": m} for b, m in keys], [str(paths[k]) for k in keys])
+        iv = pair_interval(res[keys[0]], res[keys[1]], score, cats, langs, **settings)
+        entry["vs_runner_up"] = {"model": second["model"], "label": second["label"],
+                                 "diff": iv.value, "interval": None if iv.lo is None else [iv.lo, iv.hi],
+                                 "distinguishable": iv.excludes_zero}
 
 
 def plot_training(smk) -> None:

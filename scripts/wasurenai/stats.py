@@ -154,6 +154,18 @@ def point_values(res: dict, directions: Iterable[str]) -> dict:
     return out
 
 
+def pair_interval(res_a: dict, res_b: dict, score: str, categories: dict, directions: dict,
+                  resamples: int = DEFAULTS["resamples"], confidence: float = DEFAULTS["confidence"],
+                  seed: int = DEFAULTS["seed"]) -> Interval:
+    """The paired interval of ``score`` of model a minus model b (same draws as the tables)."""
+    draws = Draws(resamples, seed)
+    ra, rb = (replicates(r, categories, draws, directions) for r in (res_a, res_b))
+    va, vb = point_values(res_a, directions).get(score), point_values(res_b, directions).get(score)
+    diff = None if va is None or vb is None else va - vb
+    both = score in ra and score in rb
+    return interval(diff, ra[score] - rb[score] if both else None, confidence)
+
+
 def base_intervals(results: dict, categories: dict, directions: dict, base: str,
                    models: list[str], resamples: int = DEFAULTS["resamples"],
                    confidence: float = DEFAULTS["confidence"], seed: int = DEFAULTS["seed"],

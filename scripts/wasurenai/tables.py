@@ -17,6 +17,8 @@ import pandas as pd
 
 NA = "n/a"
 ZERO_MARK = "†"  # a category llm-jp-eval scores 0.0 for want of a score, and an AVG counting it
+SIG_MARK = "*"  # the difference to the base model's score excludes 0 (paired bootstrap interval)
+MARKS = ZERO_MARK + SIG_MARK
 PART_SEP = " / "
 BEST, SECOND = "best", "second"
 # Translation metrics, as the tables name them, with the evaluation JSON's keys.
@@ -64,10 +66,17 @@ def fmt_signed(value, kind_: str = "score") -> str:
 def number(text) -> float | None:
     """A displayed score as a float; None for n/a, text or a non-finite value."""
     try:
-        value = float(str(text).strip().rstrip(ZERO_MARK))
+        value = float(str(text).strip().rstrip(MARKS))
     except ValueError:
         return None
     return value if math.isfinite(value) else None
+
+
+def plain(cell):
+    """A cell without the marks (†, *): what the CSVs hold."""
+    if not isinstance(cell, str):
+        return cell
+    return PART_SEP.join(p.rstrip(MARKS) if number(p) is not None else p for p in parts(cell))
 
 
 def parts(cell) -> list[str]:

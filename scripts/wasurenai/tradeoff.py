@@ -52,7 +52,8 @@ def pareto_front(df: pd.DataFrame, x: str = "MT", y: str = "AVG") -> pd.Series:
 
 def frontier_table(scores: pd.DataFrame) -> pd.DataFrame:
     """Every model with its AVG, MT and whether it is on its base's Pareto frontier."""
-    out = scores[["base", "base_label", "model", "label", "kind", "AVG", "MT"]].copy()
+    bounds = [c for c in ("AVG lo", "AVG hi", "MT lo", "MT hi") if c in scores.columns]
+    out = scores[["base", "base_label", "model", "label", "kind", "AVG", "MT", *bounds]].copy()
     out["pareto"] = False
     for _, rows in scores.groupby("base", sort=False):
         out.loc[rows.index, "pareto"] = pareto_front(rows)
@@ -102,14 +103,26 @@ def metric_column(name: str, categories: list[str], directions: list[str]) -> st
                         f"{', '.join(options)}")
 
 
+BOUNDS = ("point", "interval")
+
+
 def recommend(scores: pd.DataFrame, max_avg_drop: float, maximise: str,
-              directions: list[str]) -> dict:
+              directions: list[str], bound: str = "point") -> dict:
     """Per base: the merge with the highest ``maximise`` score among those whose AVG is at
     most ``max_avg_drop`` (0-1 scale) below the base model's; ties go to the higher AVG,
-    then to the first listed. When none fits, the reason and the closest merge."""
+    then to the first listed. When none fits, the reason and the closest merge.
+
+    ``bound="interval"`` applies the budget to the interval's bound instead of the point
+    estimate: a merge fits only if the lower bound of its paired AVG difference to the base
+    model ("AVG diff lo" in scores.csv) loses at most ``max_avg_drop``."""
+    if bound not in BOUNDS:
+        raise WorkflowError(f"config key report.budget.bound: {bound!r}, not one of {BOUNDS}")
+    if bound == "interval" and "AVG diff lo" not in scores.columns:
+        raise WorkflowError("config key report.budget.bound: interval needs the AVG intervals "
+                            "in scores.csv (written by the aggregate rule)")
     categories = [c.removeprefix("category:") for c in scores.columns if c.startswith("category:")]
     column = metric_column(maximise, categories, directions)
-    out = {"budget": {"max_avg_drop": max_avg_drop, "maximise": maximise,
+    out = {"budget": {"max_avg_drop": max_avg_drop, "maximise": maximise, "bound": bound,
                       "unit": "AVG on llm-jp-eval's 0-1 scale: 0.01 = one point"},
            "bases": {}}
     for base, group in scores.groupby("base", sort=False):
@@ -130,6 +143,8 @@ def recommend(scores: pd.DataFrame, max_avg_drop: float, maximise: str,
             entry["reason"] = f"no merge has both AVG and {maximise} measured"
             continue
         drop = ref["AVG"] - measured["AVG"]
+        if bound == "interval":  # the worst loss the interval allows
+            drop = (-measured["AVG diff lo"]).where(measured["AVG diff lo"].map(_finite), float("inf"))
         fits = measured[drop <= max_avg_drop + 1e-12].copy()
         if fits.empty:
             closest = measured.loc[drop.idxmin()]
@@ -145,10 +160,18 @@ def recommend(scores: pd.DataFrame, max_avg_drop: float, maximise: str,
     return out
 
 
+def _bounds(row, name: str) -> list[float] | None:
+    lo, hi = row.get(f"{name} lo"), row.get(f"{name} hi")
+    return [float(lo), float(hi)] if _finite(lo) and _finite(hi) else None
+
+
 def _pick(row, ref, column, maximise) -> dict:
+    gain = _bounds(row, f"{column} diff")
     return {"model": row["model"], "label": row["label"], "AVG": float(row["AVG"]),
             "avg_drop": float(ref["AVG"] - row["AVG"]), maximise: float(row[column]),
-            "gain_over_base": (float(row[column] - ref[column]) if _finite(ref[column]) else None)}
+            "gain_over_base": (float(row[column] - ref[column]) if _finite(ref[column]) else None),
+            "avg_change_interval": _bounds(row, "AVG diff"), "gain_interval": gain,
+            "distinguishable_from_base": None if gain is None else bool(gain[0] > 0 or gain[1] < 0)}
 
 
 def recommendation_frame(rec: dict) -> tuple[pd.DataFrame, str, list[str]]:
@@ -160,8 +183,13 @@ def recommendation_frame(rec: dict) -> tuple[pd.DataFrame, str, list[str]]:
         f"AVG and the scores are on llm-jp-eval's 0-1 scale (BLEU 0-100): a budget of "
         f"{drop:g} AVG is {100 * drop:g} point{'' if 100 * drop == 1 else 's'} on a 0-100 scale.",
         "Candidates: every named merge and sweep point of the base; changes are against the "
-        "base model; the budget is checked on unrounded AVG. Ties in the maximised score go "
+        "base model; the budget is checked on unrounded AVG"
+        + (" (on the lower bound of its paired interval: report.budget.bound = interval)"
+           if budget.get("bound") == "interval" else "") + ". Ties in the maximised score go "
         "to the higher AVG.",
+        "Distinguishable: whether the paired bootstrap interval of the difference (in "
+        "brackets) excludes 0; a choice not distinguishable from the runner-up is a tie "
+        "within sampling noise.",
     ]
     rows, beaten = [], []
     for entry in rec["bases"].values():
@@ -171,7 +199,7 @@ def recommendation_frame(rec: dict) -> tuple[pd.DataFrame, str, list[str]]:
                f"base model {metric}": fmt(base_metric, kind(metric))}
         if pick is None:
             row.update({"recommended merge": f"none: {entry['reason']}", "AVG (change)": "",
-                        f"{metric} (change)": "", "also within budget": ""})
+                        f"{metric} (change)": "", "also within budget": "", "distinguishable": ""})
         else:
             others = ", ".join(p["label"] for p in entry["fitting"][1:4])
             more = len(entry["fitting"]) - 4
@@ -180,7 +208,8 @@ def recommendation_frame(rec: dict) -> tuple[pd.DataFrame, str, list[str]]:
             row.update({"recommended merge": f"{pick['label']} ({pick['model']})",
                         "AVG (change)": f"{fmt(pick['AVG'])} ({fmt_signed(-pick['avg_drop'])})",
                         f"{metric} (change)": f"{fmt(pick[metric], kind(metric))} ({fmt_signed(gain, kind(metric))})",
-                        "also within budget": others or "-"})
+                        "also within budget": others or "-",
+                        "distinguishable": _distinguishable(entry, metric)})
             if gain is not None and gain <= 0:
                 beaten.append(entry["base_label"])
         rows.append(row)
@@ -188,8 +217,25 @@ def recommendation_frame(rec: dict) -> tuple[pd.DataFrame, str, list[str]]:
         notes.append(f"{', '.join(beaten)}: no merge within the budget beats the base model's "
                      f"{metric}; the base model itself is the better choice there.")
     columns = ["base", "recommended merge", "AVG (change)", f"{metric} (change)", "base model AVG",
-               f"base model {metric}", "also within budget"]
+               f"base model {metric}", "also within budget", "distinguishable"]
     return pd.DataFrame(rows, columns=columns), title, notes
+
+
+def _distinguishable(entry: dict, metric: str) -> str:
+    """'from the base model: yes (+0.034 [0.012, 0.051]); from TIES: no (...)'."""
+    pick, k = entry["recommended"], kind(metric)
+
+    def say(diff, iv, yes) -> str:
+        if iv is None:
+            return "n/a (no interval)"
+        return (f"{'yes' if yes else 'no'} ({fmt_signed(diff, k)} "
+                f"[{fmt_signed(iv[0], k)}, {fmt_signed(iv[1], k)}])")
+    parts = [f"from the base model: {say(pick['gain_over_base'], pick['gain_interval'], pick['distinguishable_from_base'])}"]
+    runner = entry.get("vs_runner_up")
+    if runner:
+        parts.append(f"from the runner-up {runner['label']}: "
+                     f"{say(runner['diff'], runner['interval'], runner['distinguishable'])}")
+    return "; ".join(parts)
 
 
 def write_recommendation(rec: dict, md_path, json_path, html_path=None) -> None:

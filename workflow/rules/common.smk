@@ -162,6 +162,8 @@ def _check_evaluation():
 
 
 _check_config()
+# category -> [[dataset, metric or None]]: what the aggregation and its intervals average
+CATEGORY_MEMBERS = {c: [list(m) for m in ms] for c, ms in resolve_categories(EVAL["categories"]).items()}
 EVAL_DATASETS = list(dict.fromkeys(
     d for members in resolve_categories(EVAL["categories"]).values() for d, _ in members
 ))

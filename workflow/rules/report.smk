@@ -24,6 +24,10 @@ rule aggregate:
         sweeps_csv=f"{TABLES_DIR}/sweeps.csv",
         scores_csv=f"{TABLES_DIR}/scores.csv",
         intervals_csv=f"{TABLES_DIR}/intervals.csv",
+        table1_pm_md=f"{TABLES_DIR}/table1_pm.md",
+        table1_pm_csv=f"{TABLES_DIR}/table1_pm.csv",
+        table2_pm_md=f"{TABLES_DIR}/table2_pm.md",
+        table2_pm_csv=f"{TABLES_DIR}/table2_pm.csv",
         **reference_outputs(),
     params:
         runs=eval_runs(),
@@ -33,7 +37,7 @@ rule aggregate:
                 for m, s in ALL_MERGES.items() if "sweep" in s},
         directions=DIRECTIONS,
         table1_merge=REPORT["table1_merge"],
-        categories={c: [list(m) for m in ms] for c, ms in resolve_categories(EVAL["categories"]).items()},
+        categories=CATEGORY_MEMBERS,
         intervals=REPORT["intervals"],
     log:
         f"{R}/logs/aggregate.log",
@@ -94,6 +98,7 @@ rule plot_retention:
 rule recommend:
     input:
         scores=rules.aggregate.output.scores_csv,
+        evals=rules.aggregate.input.evals,
     output:
         md=f"{TABLES_DIR}/recommendation.md",
         json=f"{TABLES_DIR}/recommendation.json",
@@ -102,6 +107,9 @@ rule recommend:
     params:
         budget=REPORT["budget"],
         directions=DIRECTIONS,
+        runs=eval_runs(),
+        categories=CATEGORY_MEMBERS,
+        intervals=REPORT["intervals"],
     log:
         f"{R}/logs/recommend.log",
     conda:
