@@ -251,3 +251,20 @@ def test_recommendation_says_whether_its_choice_is_distinguishable(tmp_path):
     strict, _ = job("interval")  # TIES has AVG diff [0, 0]: fits; Linear's lower bound is > 0
     assert strict["budget"]["bound"] == "interval"
     assert [p["model"] for p in strict["bases"]["b"]["fitting"]] == ["linear", "ties"]
+
+
+def test_scores_csv_gives_mt_its_interval_as_a_score_and_as_a_category(tmp_path, monkeypatch):
+    """MT is a top-level score and a category ("category:MT"): both columns get its bounds."""
+    import pandas as pd
+
+    results = json.loads(json.dumps({f"{b}|{m}": r for (b, m), r in four_models().items()}))
+    results = {tuple(k.split("|")): r for k, r in results.items()}
+    for res in results.values():  # QA plays MT here
+        res["categories"]["MT"] = res["MT"] = res["categories"].pop("QA")
+    cats = {("MT" if c == "QA" else c): m for c, m in PARAMS["categories"].items()}
+    monkeypatch.setitem(PARAMS, "categories", cats)
+    out, _ = run_aggregate(tmp_path, results)
+    scores = pd.read_csv(out["scores_csv"])
+    for column in ("MT", "category:MT"):
+        assert scores[f"{column} lo"].notna().all() and scores[f"{column} diff hi"].notna().any()
+    assert (scores["MT lo"] == scores["category:MT lo"]).all()

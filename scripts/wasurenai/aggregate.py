@@ -198,15 +198,14 @@ def add_intervals(df: pd.DataFrame, intervals: pd.DataFrame | None, base_ids: di
     renames = renames or {}
     out = df.copy()
     scores = list(dict.fromkeys(intervals["score"]))
-    for score in scores:
-        column = renames.get(score, score)
-        if column not in out.columns:
-            continue
+    for score in scores:  # MT is both a score and a category: both columns get it
+        columns = [c for c in dict.fromkeys((score, renames.get(score))) if c in out.columns]
         rows = [look.get((base_ids[b], m, score)) or {}
                 for b, m in zip(out["base"], out[model_col])]
-        for suffix, key in ((" lo", "lo"), (" hi", "hi"), (" diff lo", "diff_lo"),
-                            (" diff hi", "diff_hi")):
-            out[column + suffix] = [finite(r.get(key)) for r in rows]
+        for column in columns:
+            for suffix, key in ((" lo", "lo"), (" hi", "hi"), (" diff lo", "diff_lo"),
+                                (" diff hi", "diff_hi")):
+                out[column + suffix] = [finite(r.get(key)) for r in rows]
     return out
 
 
