@@ -180,7 +180,8 @@ def evaluation_cfg():
     return {**EVAL, "comet": {**EVAL["comet"], "checkpoint": comet_checkpoint()}}
 
 
-SYNTH_DATASETS = f"{R}/data/synthetic/llm_jp_eval"  # the synthesize_data rule's datasets
+# the synthesize_data rule's datasets, in llm-jp-eval's layout: evaluation/{train,dev,test}
+SYNTH_DATASETS = f"{R}/data/synthetic/llm_jp_eval"
 
 
 def datasets_input():

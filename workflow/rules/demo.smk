@@ -5,7 +5,6 @@ from wasurenai.llm_jp_eval import dataset_path  # noqa: E402
 from wasurenai.synthetic import split_dir  # noqa: E402
 
 SYNTH = f"{R}/data/synthetic"
-SYNTH_DATASETS = f"{SYNTH}/llm_jp_eval"  # llm-jp-eval's layout: evaluation/{train,dev,test}
 SYNTH_TRAIN = str(split_dir(SYNTH_DATASETS, "train"))
 
 
