@@ -119,7 +119,7 @@ def test_suite_loads_encoder_once_and_records_versions(monkeypatch, scorer):
     assert en == pytest.approx(M.bert_score_f1(scorer, [HYP], [REF])[0] / 2)
     assert ja == pytest.approx(1.0, abs=1e-5)
     suite.score("bleu_ja", ["猫"], ["猫"])
-    suite.corpus_bleu([HYP], [REF], "en")
+    suite.corpus_bleu_stats([HYP], [REF], "en")
     assert "ja-mecab" in suite.versions["sacrebleu"]["bleu_ja"]
     assert "13a" in suite.versions["sacrebleu"]["corpus_en"]
     assert suite.versions["bert_score"]["en"]["version"] == "0.3.13"

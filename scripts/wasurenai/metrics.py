@@ -161,9 +161,7 @@ def bleu_signature(lang: str, sentence: bool = False) -> str:
 
 def corpus_bleu(preds: Sequence[str], refs: Sequence[str], lang: str) -> float:
     """Corpus BLEU (0-100) over all pairs; empty predictions just contribute nothing."""
-    _check_pairs(preds, refs)
-    preds, refs = [clean_text(p) for p in preds], [clean_text(r) for r in refs]
-    return float(_bleu(lang, sentence=False).corpus_score(preds, [refs]).score)
+    return bleu_from_stats([sum(col) for col in zip(*corpus_bleu_stats(preds, refs, lang))], lang)
 
 
 def corpus_bleu_stats(preds: Sequence[str], refs: Sequence[str], lang: str) -> list[list[int]]:
@@ -349,10 +347,6 @@ class MetricSuite:
             self._comet_cache[key] = comet_score(self.comet_model(), sources, preds, refs,
                                                  batch_size=self.comet_batch_size)
         return self._comet_cache[key]
-
-    def corpus_bleu(self, preds: Sequence[str], refs: Sequence[str], lang: str) -> float:
-        self.versions["sacrebleu"][f"corpus_{lang}"] = bleu_signature(lang, sentence=False)
-        return corpus_bleu(preds, refs, lang)
 
     def corpus_bleu_stats(self, preds: Sequence[str], refs: Sequence[str], lang: str):
         self.versions["sacrebleu"][f"corpus_{lang}"] = bleu_signature(lang, sentence=False)
