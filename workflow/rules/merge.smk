@@ -18,6 +18,13 @@ rule merge:
 
 # Sweep mode: sweeps with `in_memory: true` merge each grid point in memory and evaluate it
 # in one job per (base, sweep), writing the same evaluation JSONs as merge + evaluate.
+# Their names come from the config, and --set-resources matches exact rule names: each
+# takes the resources of a `set-resources: sweep:` entry (the SLURM profiles have one);
+# an entry for `sweep_<name>` itself still overrides it.
+_SWEEP_RESOURCES = {
+    k: getattr(v, "value", v)
+    for k, v in workflow.resource_settings.overwrite_resources.get("sweep", {}).items()
+}
 for _sweep in IN_MEMORY_SWEEPS:
     _points = {m: s for m, s in ALL_MERGES.items() if s.get("sweep") == _sweep}
 
@@ -39,7 +46,7 @@ for _sweep in IN_MEMORY_SWEEPS:
             f"{R}/benchmarks/sweep/{{base}}/{_sweep}.tsv"
         threads: 8
         resources:
-            gpu=1,
+            **{"gpu": 1, **_SWEEP_RESOURCES},
         conda:
             "../../envs/evaluate.yaml"
         script:

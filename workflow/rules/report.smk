@@ -5,6 +5,16 @@
 # Helpers (REFERENCE, training_runs, report_targets, ...) live in common.smk.
 
 
+# The figures and the recommendation take seconds: they run in the main Snakemake process
+# (on a cluster: the login node), not as SLURM jobs.
+localrules:
+    plot_sweeps,
+    plot_tradeoff,
+    plot_retention,
+    recommend,
+    plot_training,
+
+
 rule aggregate:
     input:
         evals=[f"{R}/eval/{run['base']}/{run['model']}.json" for run in eval_runs()],
