@@ -352,3 +352,73 @@ def test_several_node_launch_runs_torchrun_under_srun_with_a_rendezvous():
     assert "micro 4 x accumulation 1 x 2 processes" in text, text[-4000:]
     assert any((workdir / "cpt").glob("*.safetensors"))
     shutil.rmtree(workdir, ignore_errors=True)
+
+
+INTERRUPT_WORKFLOW = REPO / "tests" / "slurm_workflow" / "interrupt" / "Snakefile"
+
+
+def small_profile(partition: str) -> dict:
+    """profiles/slurm with its execution settings (rerun-incomplete, keep-incomplete,
+    retries, ...) and small jobs for the CI cluster (squeue: no accounting there)."""
+    profile = load_profile(PROFILE)
+    profile["default-resources"].update(slurm_partition=partition, mem_mb=500, runtime=10)
+    profile.pop("set-resources"), profile.pop("set-threads")
+    profile.update({"slurm-status-command": "squeue", "seconds-between-status-checks": 1,
+                    "slurm-init-seconds-before-status-checks": 2, "latency-wait": 5})
+    return profile
+
+
+def jobs_in(workdir: Path) -> dict[str, tuple[str, str]]:
+    """SLURM job id -> (state, rule) of the jobs that run in ``workdir``."""
+    out = subprocess.run(["squeue", "-h", "-o", "%i|%T|%k|%Z"], capture_output=True, text=True,
+                         check=True).stdout
+    rows = (ln.split("|") for ln in out.splitlines())
+    return {i: (state, rule) for i, state, rule, where in rows if Path(where) == workdir}
+
+
+def test_interrupted_run_on_real_slurm_reruns_without_losing_outputs(tmp_path):
+    """Ctrl-C (then SIGKILL) of the main Snakemake while jobs run and wait on SLURM, scancel
+    of what is left, and the same command again: the DAG completes, and the output `base`
+    had already written is kept (not deleted by its cancelled job, not rebuilt)."""
+    partition = slurm_cluster()
+    profile_dir = write_profile(tmp_path / "profile", small_profile(partition))
+    workdir = shared_workdir()
+    output = workdir / "models" / "base" / "tiny"
+    proc = start_snakemake(INTERRUPT_WORKFLOW, workdir, profile_dir)
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while not (output / "job").is_file():
+        assert proc.poll() is None, proc.stdout.read()[-6000:]
+        assert time.monotonic() < deadline, "base wrote nothing within the timeout"
+        time.sleep(0.05)
+    base_job = (output / "job").read_text().strip()
+    running = jobs_in(workdir)
+    assert running.get(base_job, ("", ""))[0] == "RUNNING", running  # base's job still runs
+    others = [state for i, (state, _) in running.items() if i != base_job]
+    assert others and set(others) <= {"PENDING", "RUNNING"}, running  # slow, queued
+
+    proc.send_signal(signal.SIGINT)  # Ctrl-C: Snakemake scancels its jobs, then unlocks
+    try:
+        first, _ = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        first, _ = proc.communicate()
+    left = [i for i, (state, _) in jobs_in(workdir).items() if state in ("PENDING", "RUNNING")]
+    if left:
+        subprocess.run(["scancel", *left], check=True)
+    if (workdir / ".snakemake" / "locks").is_dir() and any((workdir / ".snakemake" / "locks").iterdir()):
+        subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(INTERRUPT_WORKFLOW),
+                        "--directory", str(workdir), "--unlock"], check=True, cwd=workdir)
+    for _ in range(20):  # the cancelled jobs' own Snakemake exits after scancel returns
+        if not jobs_in(workdir):
+            break
+        time.sleep(0.5)
+    assert (output / "job").is_file(), f"base's output was deleted by the interruption:\n{first[-6000:]}"
+
+    code, out = finish(start_snakemake(INTERRUPT_WORKFLOW, workdir, profile_dir))
+    assert code == 0, out[-8000:]
+    assert (output / "job").read_text().strip() == base_job, "base was rebuilt"
+    assert "--comment rule_base" not in out, out[-6000:]
+    for i in (1, 2):
+        assert (workdir / "use" / f"{i}.txt").read_text().strip() == base_job
+    assert (workdir / "slow.txt").is_file() and (workdir / "queued.txt").is_file()
+    shutil.rmtree(workdir, ignore_errors=True)
