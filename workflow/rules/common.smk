@@ -11,6 +11,7 @@ import re
 import sys
 from pathlib import Path
 
+from snakemake.sourcecache import LocalSourceFile
 from snakemake.utils import validate
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -281,10 +282,15 @@ REPORT = config["report"]
 
 def _reference_path(path):
     """report.reference, relative to the working directory or else to the workflow's own
-    directory (where configs/reference/paper.yaml ships)."""
+    directory (where configs/reference/paper.yaml ships). Used as a module, workflow.basedir
+    is the deploying workflow's directory; current_basedir is this file's (workflow/rules)."""
     if not path or Path(path).exists() or Path(path).is_absolute():
         return path
-    shipped = Path(workflow.basedir) / path
+    here = workflow.current_basedir
+    if isinstance(here, LocalSourceFile):
+        shipped = Path(here.get_path_or_uri()).parents[1] / path
+    else:  # module from github(...): a local copy for this run
+        shipped = Path(workflow.source_path(f"../../{path}"))
     return str(shipped) if shipped.exists() else path
 
 
