@@ -24,11 +24,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "tests")]
 
 import torch  # noqa: E402
 
-from helpers_eval import build_model, write_datasets  # noqa: E402
+from tests.helpers_eval import build_model, write_datasets  # noqa: E402
 from wasurenai.common import write_json  # noqa: E402
 from wasurenai.evaluation import generate, load_model, load_task  # noqa: E402
 from wasurenai.metrics import bert_score_f1, load_bert_scorer  # noqa: E402

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, job_counts, snakemake
+from helpers import REPO, job_counts, snakemake
 from helpers_eval import write_llm_jp_eval_layout
 from wasurenai.llm_jp_eval import resolve_categories
 

@@ -8,20 +8,17 @@
 import functools
 import os
 import re
-import sys
 from pathlib import Path
 
 from snakemake.utils import validate
 
 validate(config, schema="../schemas/config.schema.yaml")
 
-# The DAG-time checks reuse the library's own validation (light modules only: no torch).
-sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
+# The DAG-time checks reuse the library's own validation (light modules only: no torch);
+# the library is the installed package `wasurenai` (pyproject.toml; `make` installs it).
 from wasurenai.llm_jp_eval import missing_datasets, resolve_categories  # noqa: E402
 from wasurenai.common import WorkflowError  # noqa: E402
 
-# Rules run library code from scripts/wasurenai; entry scripts extend sys.path themselves via
-# Snakemake (the script's folder), and shell-launched tools inherit this.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
