@@ -32,8 +32,10 @@ report: $(STAMP)  # after `make demo`: report.html with the tables, figures and 
 dry-run: $(STAMP)
 	$(SNAKEMAKE) --profile profiles/local -n
 
-lint: $(STAMP)
+lint: $(STAMP)  # Snakemake's own linter, snakefmt's formatting, ruff (config in pyproject.toml)
 	$(SNAKEMAKE) --lint
+	$(BIN)/snakefmt --check Snakefile workflow
+	$(BIN)/ruff check scripts tests bench
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
