@@ -10,8 +10,8 @@ MAX_LINES = 60
 
 
 def long_functions(root: Path, max_lines: int = MAX_LINES) -> list[str]:
-    """"file:function:lines" for every function or method under ``root`` (nested ones
-    included, by their dotted path) longer than ``max_lines``."""
+    """Every function or method under ``root`` (nested ones included, by their dotted path)
+    longer than ``max_lines``, as "file:function:lines"."""
     found = []
     for path in sorted(root.rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
