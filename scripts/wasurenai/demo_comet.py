@@ -164,6 +164,55 @@ def _fit_head(model, train: list[Triplet], steps: int, batch_size: int, lr: floa
             "learning_rate": lr, "train_mse": final}
 
 
+def _new_metric(encoder_dir: Path, hidden_sizes: Sequence[int], seed: int):
+    """An untrained COMET-DA ``RegressionMetric`` on the local encoder, its head drawn from
+    torch's global RNG seeded with ``seed``."""
+    import torch
+    from comet.models import RegressionMetric
+    from transformers.utils import logging as hf_logging
+
+    torch.manual_seed(seed)
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the unused pooler weights of a BertModel dir
+    try:
+        return RegressionMetric(
+            encoder_model="BERT", pretrained_model=str(encoder_dir),
+            hidden_sizes=[int(h) for h in hidden_sizes], layer="mix",
+            layer_transformation="softmax", pool="avg", dropout=0.1,
+            local_files_only=True,
+        )
+    finally:
+        hf_logging.set_verbosity(verbosity)
+
+
+def _write_checkpoint(model, tmp: Path, out_dir: Path, info: dict) -> None:
+    """The snapshot layout (module docstring) in ``tmp``, naming ``out_dir/encoder``, where
+    it ends up, as the encoder."""
+    import pytorch_lightning as pl
+    import torch
+    import yaml
+
+    bundled = out_dir / "encoder"  # the final path: hparams must not name the tmp dir
+    model.encoder.tokenizer.save_pretrained(tmp / "encoder")
+    model.encoder.model.config.save_pretrained(tmp / "encoder")
+    hparams = dict(model.hparams)
+    hparams.update(pretrained_model=str(bundled), load_pretrained_weights=False,
+                   local_files_only=True,
+                   hidden_sizes=list(hparams["hidden_sizes"]),
+                   train_data=[], validation_data=[])
+    ckpt = {
+        "state_dict": {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()},
+        "hyper_parameters": hparams,
+        "pytorch-lightning_version": pl.__version__,
+        "epoch": 0,
+        "global_step": int(info["steps"]),
+    }
+    (tmp / "checkpoints").mkdir()
+    torch.save(ckpt, tmp / "checkpoints" / CKPT_NAME)
+    (tmp / "hparams.yaml").write_text(yaml.safe_dump(hparams, sort_keys=True), encoding="utf-8")
+    write_json(tmp / "build.json", {**info, "unbabel_comet": metadata.version("unbabel-comet")})
+
+
 def build_comet_checkpoint(out_dir: str | os.PathLike, encoder_dir: str | os.PathLike,
                            seed: int = 0, train: Sequence[Triplet] | None = None,
                            steps: int = 300, batch_size: int = 32, learning_rate: float = 1e-3,
@@ -175,52 +224,17 @@ def build_comet_checkpoint(out_dir: str | os.PathLike, encoder_dir: str | os.Pat
     Returns ``out_dir``.
     """
     import torch
-    import yaml
 
     out_dir = Path(out_dir).resolve()
     encoder_dir = _resolve_encoder(encoder_dir)
     with atomic_dir(out_dir) as tmp, torch.random.fork_rng(devices=[]), quiet():
-        import pytorch_lightning as pl
-        from comet.models import RegressionMetric
-        from transformers.utils import logging as hf_logging
-
-        torch.manual_seed(seed)
-        verbosity = hf_logging.get_verbosity()
-        hf_logging.set_verbosity_error()  # the unused pooler weights of a BertModel dir
-        try:
-            model = RegressionMetric(
-                encoder_model="BERT", pretrained_model=str(encoder_dir),
-                hidden_sizes=[int(h) for h in hidden_sizes], layer="mix",
-                layer_transformation="softmax", pool="avg", dropout=0.1,
-                local_files_only=True,
-            )
-        finally:
-            hf_logging.set_verbosity(verbosity)
+        model = _new_metric(encoder_dir, hidden_sizes, seed)
         info = {"encoder": str(encoder_dir), "seed": seed, "train_triplets": 0, "steps": 0}
         if train:
             info.update(_fit_head(model, list(train), steps, batch_size, learning_rate,
                                   seed, logger))
         model.eval()
-
-        bundled = out_dir / "encoder"  # the final path: hparams must not name the tmp dir
-        model.encoder.tokenizer.save_pretrained(tmp / "encoder")
-        model.encoder.model.config.save_pretrained(tmp / "encoder")
-        hparams = dict(model.hparams)
-        hparams.update(pretrained_model=str(bundled), load_pretrained_weights=False,
-                       local_files_only=True,
-                       hidden_sizes=list(hparams["hidden_sizes"]),
-                       train_data=[], validation_data=[])
-        ckpt = {
-            "state_dict": {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()},
-            "hyper_parameters": hparams,
-            "pytorch-lightning_version": pl.__version__,
-            "epoch": 0,
-            "global_step": int(info["steps"]),
-        }
-        (tmp / "checkpoints").mkdir()
-        torch.save(ckpt, tmp / "checkpoints" / CKPT_NAME)
-        (tmp / "hparams.yaml").write_text(yaml.safe_dump(hparams, sort_keys=True), encoding="utf-8")
-        write_json(tmp / "build.json", {**info, "unbabel_comet": metadata.version("unbabel-comet")})
+        _write_checkpoint(model, tmp, out_dir, info)
     if logger:
         logger.info("COMET checkpoint -> %s (%s)", out_dir / "checkpoints" / CKPT_NAME, info)
     return out_dir
