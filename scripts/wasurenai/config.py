@@ -11,8 +11,8 @@ function below; each raises ``ConfigError`` with a message that names the config
 Snakemake prints it as it is. Defaults that the schema cannot hold (they depend on other
 keys, or on a section that may be absent) are set here, once.
 
-Nothing here changes the process environment; mergekit and transformers are imported only
-to check merges and the demo architecture.
+This module sets no environment variables; mergekit and transformers are imported only to
+check the merges and the demo architecture.
 """
 from __future__ import annotations
 
@@ -80,7 +80,6 @@ class ResolvedConfig:
     report: dict
     reference: str | None  # report.reference as a path that exists, or None
     hyperparameters: dict  # stage -> complete hp: "cpt", and "pretrain"/"instruct" (demo)
-    config: dict  # the validated config itself, for sections passed on unchanged
 
     @property
     def demo_bases(self) -> list:
@@ -386,5 +385,5 @@ def resolve(config: dict, workflow_dir) -> ResolvedConfig:
         sweeps=sweeps, in_memory_sweeps=[n for n, s in sweeps.items() if s.get("in_memory")],
         models=[*roles, *merges], evaluation=resolve_evaluation(config, categories),
         report=config["report"], reference=reference,
-        hyperparameters=hyperparameters(config), config=config,
+        hyperparameters=hyperparameters(config),
     )

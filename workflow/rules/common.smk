@@ -86,5 +86,44 @@ def demo_base_inputs(wildcards):
 
 
 def all_targets(wildcards):
-    """rule all's input function: run once every rule is defined, wherever rule all is."""
-    return report_targets()  # workflow/rules/report.smk: the tables, figures and recommendation
+    """The input function of the default target: called once every rule is defined, so it
+    does not matter where that target stands in the Snakefile."""
+    return report_targets()  # the tables, figures and recommendation
+
+
+# --- the report (workflow/rules/report.smk) -------------------------------------------------
+REFERENCE = RESOLVED.reference  # report.reference, resolved to a path (or None)
+
+
+def tables_report(name, caption):
+    return report(f"{TABLES_DIR}/{name}.html", caption=f"../report/{caption}.rst", category="1. Tables")
+
+
+def reference_outputs():
+    """The comparison tables, when a reference is configured."""
+    if not REFERENCE:
+        return {}
+    outputs = {}
+    for table in ("table1", "table2"):
+        for ext in ("md", "csv", "tex"):
+            outputs[f"{table}_ref_{ext}"] = f"{TABLES_DIR}/{table}_vs_reference.{ext}"
+        outputs[f"{table}_ref_html"] = tables_report(f"{table}_vs_reference", f"{table}_vs_reference")
+    return outputs
+
+
+def training_runs():
+    """Every model whose directory holds a train_log.csv: the CPT runs and the demo bases."""
+    bases = RESOLVED.bases
+    runs = [{"base": b, "label": bases[b].label, "run": d, "kind": "cpt"}
+            for b in BASES for d in DIRECTIONS]
+    runs += [{"base": b, "label": bases[b].label, "run": bases[b].demo, "kind": "demo"}
+             for b in RESOLVED.demo_bases]
+    return runs
+
+
+def report_targets():
+    targets = [*rules.aggregate.output, *rules.plot_tradeoff.output, *rules.plot_retention.output,
+               *rules.recommend.output, *rules.plot_training.output]
+    if RESOLVED.sweeps:
+        targets += rules.plot_sweeps.output
+    return targets
