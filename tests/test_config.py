@@ -10,7 +10,7 @@ import pytest
 import yaml
 from snakemake.utils import update_config, validate
 
-from conftest import REPO
+from helpers import REPO
 from helpers_eval import write_llm_jp_eval_layout
 from wasurenai import config as wc
 from wasurenai.common import ConfigError, WorkflowError
