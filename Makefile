@@ -1,5 +1,6 @@
 # wasurenai: `make demo` runs the whole workflow on the embedded default; `make test` runs
-# the tests. Both create .venv from requirements.lock first if it is missing or stale.
+# the tests. Both create .venv from requirements.lock first if it is missing or stale, and
+# install the library (scripts/wasurenai, pyproject.toml) into it in editable mode.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -13,9 +14,10 @@ export TOKENIZERS_PARALLELISM := false
 
 .PHONY: demo test bench bench-merge dry-run lint clean slurm-test report
 
-$(STAMP): requirements.lock
+$(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	cp requirements.lock $@
 
 demo: $(STAMP)
@@ -30,8 +32,10 @@ report: $(STAMP)  # after `make demo`: report.html with the tables, figures and 
 dry-run: $(STAMP)
 	$(SNAKEMAKE) --profile profiles/local -n
 
-lint: $(STAMP)
+lint: $(STAMP)  # Snakemake's own linter, snakefmt's formatting, ruff (config in pyproject.toml)
 	$(SNAKEMAKE) --lint
+	$(BIN)/snakefmt --check Snakefile workflow
+	$(BIN)/ruff check scripts tests bench
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -40,16 +44,16 @@ slurm-test: $(STAMP)
 	.ci/slurm-up
 	$(BIN)/python -m pytest tests/test_slurm.py
 
-bench: $(STAMP)
-	$(BIN)/python bench/corpus.py
-	$(BIN)/python bench/eval.py
-	$(BIN)/python bench/sweep.py
-	$(BIN)/python bench/dag.py
-	$(BIN)/python bench/train.py
-	$(BIN)/python bench/stats.py
+bench: $(STAMP)  # run from the repository root: the benches import tests/helpers_eval.py
+	$(BIN)/python -m bench.corpus
+	$(BIN)/python -m bench.eval
+	$(BIN)/python -m bench.sweep
+	$(BIN)/python -m bench.dag
+	$(BIN)/python -m bench.train
+	$(BIN)/python -m bench.stats
 
 bench-merge: $(STAMP)  # ~25 min and 14 GB of scratch models under /tmp/bench_merge
-	$(BIN)/python bench/merge.py
+	$(BIN)/python -m bench.merge
 
 clean:
 	rm -rf results .snakemake

@@ -41,5 +41,5 @@ include: "workflow/rules/report.smk"
 
 rule all:
     input:
-        all_targets(),
+        all_targets,
     default_target: True

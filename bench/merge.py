@@ -46,7 +46,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "tests")]
 
 ROLES = ("base", "ja-en", "en-ja")
 SPEC = {"method": "linear", "weights": {"base": 0.4, "ja-en": 0.3, "en-ja": 0.3}}
@@ -134,7 +133,7 @@ def generate_model(out: Path, seed: int, cfg, shard_size: int) -> None:
     """A random HF model dir: config.json, a tiny tokenizer, fp32 safetensors shards split
     like transformers' save_pretrained (module order, at most ``shard_size`` bytes each)."""
     import torch
-    from helpers_eval import build_tokenizer
+    from tests.helpers_eval import build_tokenizer
 
     if (out / "done").is_file():
         return
@@ -256,13 +255,12 @@ print(json.dumps({"import_s": import_s, "merge_s": merge_s, "vmhwm_kib": hwm}))
 API = r"""
 import json, sys, time
 t0 = time.perf_counter()
-sys.path.insert(0, sys.argv[1])
 import torch
 from mergekit.config import MergeConfiguration
 from mergekit.merge import MergeOptions, run_merge
 from wasurenai import merge as wm
 import_s = time.perf_counter() - t0
-spec, models, out, opts = (json.loads(a) for a in sys.argv[2:6])
+spec, models, out, opts = (json.loads(a) for a in sys.argv[1:5])
 start = time.perf_counter()
 config = wm.mergekit_config("bench", spec, models)
 if opts is None:  # the workflow's own wrapper, as it is
@@ -396,12 +394,12 @@ def measure(names: list[str], models: dict[str, Path], work: Path, repeats: int)
             return [sys.executable, "-c", FLOOR, json.dumps([str(p) for p in models.values()]), str(out)], {}
         kind, variant = name.split(":", 1)
         if variant == "wrapper":
-            return [sys.executable, "-c", API, str(ROOT / "scripts"), json.dumps(SPEC), models_json,
+            return [sys.executable, "-c", API, json.dumps(SPEC), models_json,
                     json.dumps(str(out)), "null"], {}
         opts, env = VARIANTS[variant]
         opts = {**COMMON, **opts}
         if kind == "api":
-            return [sys.executable, "-c", API, str(ROOT / "scripts"), json.dumps(SPEC), models_json,
+            return [sys.executable, "-c", API, json.dumps(SPEC), models_json,
                     json.dumps(str(out)), json.dumps(opts)], env
         return [sys.executable, "-c", CLI, str(yaml_path), str(out), *cli_flags(opts)], env
 

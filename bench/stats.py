@@ -8,12 +8,10 @@ this process, as the aggregate job would spend them). Run from the repo root:
 from __future__ import annotations
 
 import random
-import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "scripts")]
 
 from wasurenai import metrics as M  # noqa: E402
 from wasurenai.common import write_json  # noqa: E402

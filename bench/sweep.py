@@ -19,22 +19,21 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "tests")]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from helpers_eval import EVAL_CFG, build_model, write_datasets  # noqa: E402
+from tests.helpers_eval import EVAL_CFG, build_model, write_datasets  # noqa: E402
 from wasurenai.common import write_json  # noqa: E402
 from wasurenai.grid import expand_sweep  # noqa: E402
 
 ROLES = ["base", "ja-en", "en-ja"]
 SHARES = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
 CLASSIC_POINTS = 3  # merge-then-evaluate is timed on the first few points (it is per point)
-ENV = {**os.environ, "PYTHONPATH": f"{ROOT / 'scripts'}:{ROOT / 'tests'}", "HF_HUB_OFFLINE": "1"}
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
 
 
 def py(code: str) -> float:
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], check=True, env=ENV, capture_output=True)
+    subprocess.run([sys.executable, "-c", code], check=True, env=ENV, capture_output=True, cwd=ROOT)
     return time.perf_counter() - t0
 
 

@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from wasurenai.comet import (
-    CONFIG_KEY, build_comet_checkpoint, comet_score, comet_version, load_comet,
-    main_build, resolve_comet_checkpoint, synthetic_training_triplets,
+    CONFIG_KEY, comet_score, comet_version, load_comet, resolve_comet_checkpoint,
 )
 from wasurenai.common import WorkflowError, clean_text, read_json, write_json
+from wasurenai.demo_comet import build_comet_checkpoint, main_build, synthetic_training_triplets
 from wasurenai.metrics import resolve_bertscore_model
 from wasurenai.synthetic import generate_pairs
 

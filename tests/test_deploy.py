@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, job_counts
+from helpers import REPO, job_counts
 
 DEPLOYED_SNAKEFILE = f"""\
 configfile: "config/config.yaml"

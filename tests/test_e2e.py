@@ -8,7 +8,7 @@ import re
 import pandas as pd
 import pytest
 
-from conftest import REPO, job_counts, snakemake
+from helpers import REPO, job_counts, snakemake
 
 pytestmark = pytest.mark.e2e
 

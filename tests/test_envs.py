@@ -5,7 +5,7 @@ import re
 
 import yaml
 
-from conftest import REPO
+from helpers import REPO
 
 
 def lock_pins() -> dict[str, str]:

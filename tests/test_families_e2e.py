@@ -11,7 +11,7 @@ import yaml
 from safetensors.torch import load_file
 from transformers import AutoConfig
 
-from conftest import REPO, snakemake
+from helpers import REPO, snakemake
 from wasurenai.common import set_seed
 from wasurenai.train import build_model, copy_tokenizer_files
 

@@ -8,7 +8,7 @@ import statistics
 import pytest
 import yaml
 
-from conftest import REPO
+from helpers import REPO
 from helpers_eval import write_llm_jp_eval_layout
 from wasurenai import evaluation as E
 from wasurenai.llm_jp_eval import (ZEROED, build_prompt, load_dataset, resolve_categories,

@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-from conftest import TINY_ARCH, TINY_HP, tiny_training_data
+from helpers import TINY_ARCH, TINY_HP, tiny_training_data
 from wasurenai.common import WorkflowError
 from wasurenai.families import check_architecture, dropout_fields, load_pretrained
 from wasurenai.train import build_model, train

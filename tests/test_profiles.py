@@ -2,7 +2,7 @@
 configs (each with an in-memory sweep, whose rules are generated from the config), as
 Snakemake itself loads them with the profile's resources applied. Every rule that would go
 to SLURM has its own entry in both profiles, walltimes grow on the retry, and the report's
-figure and recommendation rules run locally. Needs no SLURM."""
+rules run locally. Needs no SLURM."""
 from __future__ import annotations
 
 import json
@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO
+from helpers import REPO
 from test_workflow import paper_workdir
 
 PROFILES = {name: REPO / "profiles" / name for name in ("slurm", "slurm-a100")}
-REPORT_LOCAL = ("plot_sweeps", "plot_tradeoff", "plot_retention", "recommend", "plot_training")
+REPORT_LOCAL = ("aggregate", "plot_sweeps", "plot_tradeoff", "plot_retention", "recommend",
+                "plot_training")
 
 # Loads the workflow through Snakemake's API with one profile's default-resources and
 # set-resources (as the CLI parses them), and prints per rule: local or not, and its
@@ -112,7 +113,7 @@ def test_every_slurm_rule_has_resources_in_both_profiles(tmp_path, config):
     sweeps = [r for r in rules if r.startswith("sweep_")]
     assert sweeps, "the config has an in-memory sweep: its generated rule must be listed"
     remote = [r for r, info in rules.items() if not info["local"]]
-    assert {"continual_pretrain", "merge", "evaluate", "aggregate", "tokenize"} <= set(remote)
+    assert {"continual_pretrain", "merge", "evaluate", "tokenize"} <= set(remote)
     for name, path in PROFILES.items():
         profile = load_profile(path)
         missing = [r for r in remote if entry(profile, r) is None]
@@ -125,9 +126,9 @@ def test_every_slurm_rule_has_resources_in_both_profiles(tmp_path, config):
         assert "gpu_model" in info["resources"], (rule, info)
     for rule in remote:
         assert rules[rule]["mem_mb"] == entry(load_profile(PROFILES["slurm"]), rule)["mem_mb"], rule
-    # the report's figures and recommendation run in the main process, not as SLURM jobs
+    # the report rules run in the main process, not as SLURM jobs
     assert all(rules[r]["local"] for r in REPORT_LOCAL), {r: rules[r]["local"] for r in REPORT_LOCAL}
-    assert rules["all"]["local"] and not rules["aggregate"]["local"]
+    assert rules["all"]["local"]
 
 
 @pytest.mark.parametrize("name", list(PROFILES))

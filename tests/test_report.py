@@ -12,7 +12,7 @@ import yaml
 from matplotlib.image import imread
 
 import helpers_report as H
-from conftest import REPO
+from helpers import REPO
 from wasurenai import report, tables
 from wasurenai.aggregate import main as aggregate
 from wasurenai.common import WorkflowError

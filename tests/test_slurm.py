@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, TINY_ARCH, TINY_HP, job_counts, snakemake, tiny_training_data
+from helpers import REPO, TINY_ARCH, TINY_HP, job_counts, snakemake, tiny_training_data
 
 PROFILE = REPO / "profiles" / "slurm"
 PROFILE_A100 = REPO / "profiles" / "slurm-a100"

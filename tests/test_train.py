@@ -19,7 +19,7 @@ from snakemake.io import Namedlist
 from transformers import AutoTokenizer, LlamaForCausalLM
 
 import wasurenai.train as T
-from conftest import TINY_ARCH, TINY_HP, tiny_training_data
+from helpers import TINY_ARCH, TINY_HP, tiny_training_data
 from wasurenai.common import WorkflowError
 from wasurenai.train import (
     deepspeed_config, lr_at, main, total_steps, train, validate_hp, window_order,

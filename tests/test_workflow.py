@@ -1,13 +1,16 @@
 """The DAG as Snakemake sees it: job counts, config validation, lint."""
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import REPO, job_counts, snakemake
+from helpers import REPO, job_counts, snakemake
 from helpers_eval import write_llm_jp_eval_layout
 from wasurenai.llm_jp_eval import resolve_categories
 
@@ -258,3 +261,76 @@ def test_demo_architecture_errors_fail_the_dry_run_naming_the_key(workdir, field
     proc = dry_run(workdir, bad, check=False)
     assert proc.returncode != 0
     assert message in proc.stderr + proc.stdout
+
+
+def test_failing_job_ends_with_snakemakes_own_error(workdir):
+    """A job that fails ends the run with Snakemake's own message, as Snakemake prints it:
+    nothing the Snakefiles import replaces Snakemake's WorkflowError (which once turned this
+    into a raw traceback of wasurenai.common.WorkflowError)."""
+    paper_workdir(workdir)  # its corpus is an empty file: prepare_corpus fails on min_pairs
+    proc = snakemake(workdir, "--cores", "1", "--configfile",
+                     str(REPO / "configs" / "llm-jp-3-3.7b.yaml"), "--until", "prepare_corpus",
+                     check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "Error in rule prepare_corpus" in out and "fewer than corpus.min_pairs" in out
+    after_jobs = out.rsplit("Complete log(s):", 1)[1]
+    assert after_jobs.rstrip().endswith("WorkflowError:\nAt least one job did not complete successfully.")
+    assert "Traceback" not in after_jobs and "wasurenai" not in after_jobs
+
+
+NAMESPACE_PROBE = """
+import json, sys
+from pathlib import Path
+from snakemake.api import SnakemakeApi
+from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings
+
+snakefile, *configfiles = sys.argv[1:]
+with SnakemakeApi(OutputSettings()) as api:
+    workflow = api.workflow(
+        resource_settings=ResourceSettings(cores=1), snakefile=Path(snakefile), workdir=Path.cwd(),
+        config_settings=ConfigSettings(configfiles=[Path(c) for c in configfiles]))._workflow
+    names, snakemakes = workflow.globals, workflow.vanilla_globals
+    print(json.dumps({"replaced": sorted(k for k, v in snakemakes.items() if names.get(k) is not v),
+                      "local": sorted(workflow._localrules)}))
+"""
+
+
+def probe_namespace(workdir: Path, snakefile: Path, *configfiles: Path) -> dict:
+    """The Snakemake names a parsed Snakefile rebinds, and its local rules."""
+    proc = subprocess.run([sys.executable, "-c", NAMESPACE_PROBE, str(snakefile), *map(str, configfiles)],
+                          capture_output=True, text=True, cwd=workdir, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_no_name_of_the_snakefiles_replaces_one_of_snakemakes(workdir):
+    (workdir / "empty").mkdir()
+    (workdir / "empty" / "Snakefile").write_text("rule all:\n    output: 'x'\n    shell: 'touch x'\n")
+    baseline = probe_namespace(workdir / "empty", workdir / "empty" / "Snakefile")["replaced"]
+    for configs in ([REPO / "config.yaml"], [REPO / "config.yaml", REPO / "configs" / "smoke.yaml"]):
+        probe = probe_namespace(workdir, REPO / "Snakefile", *configs)
+        assert probe["replaced"] == baseline, set(probe["replaced"]) - set(baseline)
+
+
+def test_report_rules_run_in_the_main_process(workdir):
+    local = probe_namespace(workdir, REPO / "Snakefile", REPO / "config.yaml")["local"]
+    assert {"aggregate", "plot_sweeps", "plot_tradeoff", "plot_retention", "recommend",
+            "plot_training"} <= set(local)
+    assert not {"evaluate", "merge", "continual_pretrain"} & set(local)
+
+
+def test_rule_all_need_not_be_the_last_rule(workdir):
+    """rule all's targets come from an input function, so it may stand anywhere."""
+    text = (REPO / "Snakefile").read_text()
+    rule_all = text[text.index("rule all:"):]
+    first = text[:text.index("rule all:")].replace('include: "workflow/', f'include: "{REPO}/workflow/')
+    first = first.replace('configfile: "config.yaml"', f'configfile: "{REPO}/config.yaml"')
+    head, rules = first.split(f'\ninclude: "{REPO}/workflow/rules/fetch.smk"', 1)
+    (workdir / "Snakefile").write_text(  # rule all right after common.smk, before every rule
+        f'{head}\n{rule_all}\n\ninclude: "{REPO}/workflow/rules/fetch.smk"{rules}')
+    (workdir / "scripts").symlink_to(REPO / "scripts")  # beside the Snakefile, as in the repo
+    assert text.index("rule all:") > text.index("report.smk")  # the repo's order, reversed above
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1"], cwd=workdir,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert job_counts(proc.stdout) == job_counts(dry_run(workdir, REPO / "config.yaml").stdout)

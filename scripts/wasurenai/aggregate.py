@@ -346,49 +346,55 @@ def _out(smk, name):
     return getattr(smk.output, name, None)
 
 
-def main(smk) -> None:
-    logger = get_logger("aggregate", first_log(smk))
-    reference_path = getattr(smk.input, "reference", None)
-    reference = load_reference(reference_path) if reference_path else None
-    results = load_results(list(smk.params.runs), [str(p) for p in smk.input.evals])
-    bases, merges = dict(smk.params.bases), dict(smk.params.merges)
-    directions = list(smk.params.directions)
-    notes1, notes2, notes_c = Notes(), Notes(), Notes()
-    t1 = table1(results, bases, merges, directions, smk.params.table1_merge, notes1)
-    t2 = table2(results, bases, merges, notes2)
-    models = list(dict.fromkeys(run["model"] for run in smk.params.runs))
-    sweeps = dict(getattr(smk.params, "sweeps", None) or {})
-    labels = {**merges, **{m: info["label"] for m, info in sweeps.items()}}
-    tc = category_table(results, bases, labels, models, notes_c)
+def _table1_key(row, col, k):
+    return row["base"], row["model"], col
+
+
+def _table2_key(row, col, k):
+    return row["base"], col, ("AVG", "MT")[k]
+
+
+def write_interval_tables(smk, results: dict, bases: dict, merges: dict, models: list[str],
+                          t1: pd.DataFrame, t2: pd.DataFrame) -> tuple:
+    """Write intervals.csv and the ± variants of Tables 1 and 2; return (intervals, Table 1
+    and Table 2 with SIG_MARK on their significant cells, the significance note)."""
+    settings = dict(smk.params.intervals)
+    intervals = intervals_table(results, bases, models, dict(smk.params.categories),
+                                list(smk.params.directions), settings)
+    with atomic_open(smk.output.intervals_csv) as fh:
+        intervals.to_csv(fh, index=False)
+    look1 = interval_lookup(intervals, bases, {m: model_label(m, merges) for m in models})
+    look2 = interval_lookup(intervals, bases, {**merges, "base": "base model"})
     t1_scores, t2_scores = list(t1.columns[2:]), list(t2.columns[1:])
-    sig_notes: list[str] = []
-    intervals = None
-    if _out(smk, "intervals_csv"):
-        settings = dict(smk.params.intervals)
-        intervals = intervals_table(results, bases, models, dict(smk.params.categories),
-                                    directions, settings)
-        with atomic_open(smk.output.intervals_csv) as fh:
-            intervals.to_csv(fh, index=False)
-        look1 = interval_lookup(intervals, bases, {m: model_label(m, merges) for m in models})
-        look2 = interval_lookup(intervals, bases, {**merges, "base": "base model"})
-        t1, t2 = star_table1(t1, look1), star_table2(t2, look2)
-        sig_notes = [significance_note(settings)]
-        for name, df, look, scores, key in (
-                ("table1", t1, look1, t1_scores, lambda row, col, k: (row["base"], row["model"], col)),
-                ("table2", t2, look2, t2_scores,
-                 lambda row, col, k: (row["base"], col, ("AVG", "MT")[k]))):
-            shown, csv = pm_table(df, look, key, scores)
-            write_table(shown, smk.output[f"{name}_pm_md"], smk.output[f"{name}_pm_csv"],
-                        ["±: half the width of the paired bootstrap interval; the bounds are in "
-                         "the CSV", *sig_notes], csv_df=csv)
+    t1, t2 = star_table1(t1, look1), star_table2(t2, look2)
+    sig_notes = [significance_note(settings)]
+    for name, df, look, scores, key in (("table1", t1, look1, t1_scores, _table1_key),
+                                        ("table2", t2, look2, t2_scores, _table2_key)):
+        shown, csv = pm_table(df, look, key, scores)
+        write_table(shown, smk.output[f"{name}_pm_md"], smk.output[f"{name}_pm_csv"],
+                    ["±: half the width of the paired bootstrap interval; the bounds are in "
+                     "the CSV", *sig_notes], csv_df=csv)
+    return intervals, t1, t2, sig_notes
+
+
+def write_paper_tables(smk, t1: pd.DataFrame, t2: pd.DataFrame, tc: pd.DataFrame,
+                       notes: tuple[Notes, Notes, Notes], sig_notes: list[str]) -> None:
+    """Tables 1 and 2 and the category table, with their notes."""
+    notes1, notes2, notes_c = notes
     write_table(t1, smk.output.table1_md, smk.output.table1_csv, notes1.lines() + sig_notes,
-                mark_columns=t1_scores, tex_path=_out(smk, "table1_tex"),
+                mark_columns=list(t1.columns[2:]), tex_path=_out(smk, "table1_tex"),
                 html_path=_out(smk, "table1_html"), title="Table 1")
     write_table(t2, smk.output.table2_md, smk.output.table2_csv, notes2.lines() + sig_notes,
-                mark_columns=t2_scores, tex_path=_out(smk, "table2_tex"),
+                mark_columns=list(t2.columns[1:]), tex_path=_out(smk, "table2_tex"),
                 html_path=_out(smk, "table2_html"), title="Table 2: AVG / MT", across="columns")
     write_table(tc, smk.output.categories_md, smk.output.categories_csv, notes_c,
                 html_path=_out(smk, "categories_html"), title="Every llm-jp-eval category")
+
+
+def write_figure_data(smk, results: dict, bases: dict, models: list[str], labels: dict,
+                      sweeps: dict, intervals: pd.DataFrame | None) -> None:
+    """sweeps.csv and scores.csv: the figures' data, with the intervals where computed."""
+    directions = list(smk.params.directions)
     with atomic_open(smk.output.sweeps_csv) as fh:
         sweep = sweep_table(results, bases, sweeps, directions)
         add_intervals(sweep, intervals, {v: k for k, v in bases.items()}, "point").to_csv(
@@ -399,16 +405,23 @@ def main(smk) -> None:
             cats = {c[len("category:"):]: c for c in scores.columns if c.startswith("category:")}
             add_intervals(scores, intervals, {b: b for b in bases}, "model", cats).to_csv(
                 fh, index=False)
-    if reference:
-        for name, ours, keys, scores in (("table1", t1, ["base", "model"], t1_scores),
-                                         ("table2", t2, ["base"], t2_scores)):
-            notes = [f"{reference['label']}: {reference['source']}"] if reference["source"] else []
-            both = compare(ours, reference, name, keys, scores, notes)
-            write_table(both, smk.output[f"{name}_ref_md"], smk.output[f"{name}_ref_csv"], notes,
-                        tex_path=smk.output[f"{name}_ref_tex"],
-                        html_path=smk.output[f"{name}_ref_html"],
-                        title=f"{name.replace('table', 'Table ')}: ours, {reference['label']} "
-                              "and the difference", group="base", blank_repeats=len(keys))
+
+
+def write_reference_tables(smk, reference: dict, t1: pd.DataFrame, t2: pd.DataFrame) -> None:
+    """table{1,2}_vs_reference: ours, the reference's numbers and the deltas, row by row."""
+    for name, ours, keys, scores in (("table1", t1, ["base", "model"], list(t1.columns[2:])),
+                                     ("table2", t2, ["base"], list(t2.columns[1:]))):
+        notes = [f"{reference['label']}: {reference['source']}"] if reference["source"] else []
+        both = compare(ours, reference, name, keys, scores, notes)
+        write_table(both, smk.output[f"{name}_ref_md"], smk.output[f"{name}_ref_csv"], notes,
+                    tex_path=smk.output[f"{name}_ref_tex"],
+                    html_path=smk.output[f"{name}_ref_html"],
+                    title=f"{name.replace('table', 'Table ')}: ours, {reference['label']} "
+                          "and the difference", group="base", blank_repeats=len(keys))
+
+
+def log_tables(logger, results: dict, t1: pd.DataFrame, t2: pd.DataFrame,
+               tc: pd.DataFrame) -> None:
     for (base, model), res in results.items():
         if zeroed_categories(res):
             logger.warning("%s / %s: AVG counts %s as 0.0 (no score), as llm-jp-eval's does",
@@ -416,3 +429,27 @@ def main(smk) -> None:
     logger.info("Table 1\n%s\nTable 2\n%s\nCategories\n%s", t1.to_string(index=False),
                 t2.to_string(index=False), tc.to_string(index=False))
 
+
+def main(smk) -> None:
+    logger = get_logger("aggregate", first_log(smk))
+    reference_path = getattr(smk.input, "reference", None)
+    reference = load_reference(reference_path) if reference_path else None
+    results = load_results(list(smk.params.runs), [str(p) for p in smk.input.evals])
+    bases, merges = dict(smk.params.bases), dict(smk.params.merges)
+    models = list(dict.fromkeys(run["model"] for run in smk.params.runs))
+    sweeps = dict(getattr(smk.params, "sweeps", None) or {})
+    labels = {**merges, **{m: info["label"] for m, info in sweeps.items()}}
+    notes = Notes(), Notes(), Notes()
+    t1 = table1(results, bases, merges, list(smk.params.directions), smk.params.table1_merge,
+                notes[0])
+    t2 = table2(results, bases, merges, notes[1])
+    tc = category_table(results, bases, labels, models, notes[2])
+    intervals, sig_notes = None, []
+    if _out(smk, "intervals_csv"):
+        intervals, t1, t2, sig_notes = write_interval_tables(smk, results, bases, merges,
+                                                             models, t1, t2)
+    write_paper_tables(smk, t1, t2, tc, notes, sig_notes)
+    write_figure_data(smk, results, bases, models, labels, sweeps, intervals)
+    if reference:
+        write_reference_tables(smk, reference, t1, t2)
+    log_tables(logger, results, t1, t2, tc)

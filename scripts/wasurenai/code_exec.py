@@ -1,7 +1,7 @@
 """llm-jp-eval's CG metrics (``code_exec``, ``pylint_check``), with generated code sandboxed.
 
-Semantics (llm-jp-eval v1.3.x/v1.4 ``get_evaluation_result``, as described in
-``shared/llm-jp-eval.md``; upstream's source was not reachable to diff against):
+Semantics (llm-jp-eval v1.3.x/v1.4 ``get_evaluation_result``, as that release describes its
+CG metrics; its code_exec source was not available to diff against):
 
 * ``code_exec``: the reference is a Python literal list of test statements
   (``ast.literal_eval``). A sample scores 1 only if the generated code and then every test

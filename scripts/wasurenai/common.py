@@ -14,7 +14,26 @@ from typing import Any, Iterator
 
 
 class WorkflowError(RuntimeError):
-    """A user-facing error: bad input or config. The message names the file/key."""
+    """A user-facing error: bad input or config. The message names the file/key.
+
+    Not Snakemake's WorkflowError: a Snakefile must never import this name bare (it would
+    replace Snakemake's own in the Snakefile's namespace)."""
+
+
+class ConfigError(WorkflowError):
+    """A config that cannot run, found when the DAG is built; the message names the key."""
+
+
+# Jobs read local directories only: a hub lookup fails at once instead of hanging on a
+# compute node without internet. The fetch_base rule is the one job that downloads.
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def offline() -> None:
+    """Set OFFLINE_ENV in this process (a job's); call it before transformers, huggingface_hub
+    or tokenizers are imported. Values already set (a user's HF_HUB_OFFLINE=0) are kept."""
+    for key, value in OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
 
 
 def clean_text(text) -> str:

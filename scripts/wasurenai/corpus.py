@@ -133,6 +133,72 @@ def en_share(en: str) -> float:
     return script_share(en, _LATIN)
 
 
+@dataclass(frozen=True, slots=True)
+class CleanLimits:
+    """The thresholds of the cleaning checks (the ``corpus.*`` keys of the same names)."""
+
+    max_chars: int
+    min_score: float
+    max_length_ratio: float
+    min_ja_script: float
+    min_en_latin: float
+
+
+def _parse_line(raw: bytes, min_score: float) -> tuple[str, str, str, str]:
+    """(reason, line, english, japanese) of one raw TSV line, the sides stripped: reason is
+    the first of checks 1-4 the line fails (invalid_utf8, columns, empty, bad_score,
+    low_score), "" when it passes them all."""
+    try:
+        line = raw.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:
+        return "invalid_utf8", "", "", ""
+    columns = line.split("\t")
+    if len(columns) != N_COLUMNS:
+        return "columns", line, "", ""
+    en, ja = columns[3].strip(), columns[4].strip()
+    if not en or not ja:
+        return "empty", line, en, ja
+    try:
+        score = float(columns[2])
+    except ValueError:
+        score = math.nan
+    if not math.isfinite(score):
+        return "bad_score", line, en, ja
+    if score < min_score:
+        return "low_score", line, en, ja
+    return "", line, en, ja
+
+
+def _text_reason(line: str, en: str, ja: str, limits: CleanLimits) -> tuple[str, str]:
+    """(reason, key) of a parsed pair: reason is the first of checks 5-10 its text fails
+    (control_chars, markup, too_long, copy, wrong_language, length_ratio), "" when it passes
+    them all; key is the pair whitespace-normalised, what de-duplication compares."""
+    # isprintable() is False for controls and for whitespace other than " "
+    plain = en.isprintable() and ja.isprintable()
+    if not plain and (_CONTROL.search(en) or _CONTROL.search(ja)):
+        return "control_chars", ""
+    if ("<" in line or "&" in line) and (_MARKUP.search(en) or _MARKUP.search(ja)):
+        return "markup", ""
+    n_en, n_ja = len(en), len(ja)
+    if n_en > limits.max_chars or n_ja > limits.max_chars:
+        return "too_long", ""
+    # Both sides whitespace-normalised in one pass (NUL, a control character, cannot occur
+    # in them); printable sides without double spaces already are.
+    if plain and "  " not in en and "  " not in ja:
+        key, norm_en, norm_ja = f"{en}\0{ja}", en, ja
+    else:
+        key = " ".join(f"{en}\0{ja}".split())
+        norm_en, _, norm_ja = key.partition("\0")
+    if len(norm_en) == len(norm_ja) and norm_en.lower() == norm_ja.lower():
+        return "copy", ""
+    if ja_share(ja) < limits.min_ja_script or en_share(en) < limits.min_en_latin:
+        return "wrong_language", ""
+    ratio = limits.max_length_ratio
+    if n_en > ratio * n_ja or n_ja > ratio * n_en:
+        return "length_ratio", ""
+    return "", key
+
+
 def iter_clean_pairs(
     path: str | Path, *, max_chars: int, min_score: float, stats: CleanStats,
     max_length_ratio: float = CFG_DEFAULTS["max_length_ratio"],
@@ -143,66 +209,22 @@ def iter_clean_pairs(
     (the module docstring lists them in order); count each dropped line in ``stats`` by the
     first check it fails, with its 1-based line number (``stats.lines`` and ``stats.kept``
     are added when the iteration ends). Sides are yielded stripped."""
+    limits = CleanLimits(max_chars, min_score, max_length_ratio, min_ja_script, min_en_latin)
     seen: set[int] = set()
-    control, markup = _CONTROL.search, _MARKUP.search
     blake2b, drop, line_no, kept = hashlib.blake2b, stats.drop, 0, 0
     try:
         with open(path, "rb") as fh:
             for line_no, raw in enumerate(fh, start=1):
-                try:
-                    line = raw.decode("utf-8").rstrip("\r\n")
-                except UnicodeDecodeError:
-                    drop("invalid_utf8", line_no)
-                    continue
-                columns = line.split("\t")
-                if len(columns) != N_COLUMNS:
-                    drop("columns", line_no)
-                    continue
-                score_text, en, ja = columns[2], columns[3].strip(), columns[4].strip()
-                if not en or not ja:
-                    drop("empty", line_no)
-                    continue
-                try:
-                    score = float(score_text)
-                except ValueError:
-                    score = math.nan
-                if not math.isfinite(score):
-                    drop("bad_score", line_no)
-                    continue
-                if score < min_score:
-                    drop("low_score", line_no)
-                    continue
-                # isprintable() is False for controls and for whitespace other than " "
-                plain = en.isprintable() and ja.isprintable()
-                if not plain and (control(en) or control(ja)):
-                    drop("control_chars", line_no)
-                    continue
-                if ("<" in line or "&" in line) and (markup(en) or markup(ja)):
-                    drop("markup", line_no)
-                    continue
-                n_en, n_ja = len(en), len(ja)
-                if n_en > max_chars or n_ja > max_chars:
-                    drop("too_long", line_no)
-                    continue
-                # Both sides whitespace-normalised in one pass (NUL, a control character,
-                # cannot occur in them); printable sides without double spaces already are.
-                if plain and "  " not in en and "  " not in ja:
-                    key, norm_en, norm_ja = f"{en}\0{ja}", en, ja
-                else:
-                    key = " ".join(f"{en}\0{ja}".split())
-                    norm_en, _, norm_ja = key.partition("\0")
-                if len(norm_en) == len(norm_ja) and norm_en.lower() == norm_ja.lower():
-                    drop("copy", line_no)
-                    continue
-                if ja_share(ja) < min_ja_script or en_share(en) < min_en_latin:
-                    drop("wrong_language", line_no)
-                    continue
-                if n_en > max_length_ratio * n_ja or n_ja > max_length_ratio * n_en:
-                    drop("length_ratio", line_no)
-                    continue
-                digest = int.from_bytes(blake2b(key.encode(), digest_size=8).digest(), "little")
-                if digest in seen:
-                    drop("duplicate", line_no)
+                reason, line, en, ja = _parse_line(raw, min_score)
+                if not reason:
+                    reason, key = _text_reason(line, en, ja, limits)
+                if not reason:  # 11. duplicate: one 8-byte digest per kept pair
+                    digest = int.from_bytes(blake2b(key.encode(), digest_size=8).digest(),
+                                            "little")
+                    if digest in seen:
+                        reason = "duplicate"
+                if reason:
+                    drop(reason, line_no)
                     continue
                 seen.add(digest)
                 kept += 1

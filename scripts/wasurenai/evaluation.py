@@ -314,42 +314,35 @@ def new_suite(cfg: dict, device: str | None = None) -> MetricSuite:
                        comet_batch_size=int(comet.get("batch_size") or 16), device=device)
 
 
-def evaluate(model_dir: str | Path, dataset_dir: str | Path, cfg: dict,
-             suite: MetricSuite | None = None, device: str | None = None, logger=None,
-             tasks: dict[str, Task] | None = None, loaded=None) -> dict:
-    """Evaluate one model; returns the result dict (the JSON schema minus base/model).
-
-    ``suite``, ``tasks`` and ``loaded`` = (model, tokenizer) may be passed in so a job that
-    evaluates many models (the sweep mode) loads datasets and metric models once.
-    """
-    log = logger.info if logger else (lambda *a: None)
-    t0 = time.perf_counter()
-    suite = suite or new_suite(cfg, device)
-    tasks = tasks or prepare(dataset_dir, cfg, suite, log)
-    model, tokenizer = loaded or load_model(model_dir, device)
+def warn_context_length(model, tokenizer, tasks: dict[str, Task], add_special: bool,
+                        log) -> None:
+    """Log a warning for each task whose longest prompt plus its output length exceeds the
+    model's ``max_position_embeddings``."""
     limit = getattr(model.config, "max_position_embeddings", None)
-    add_special = bool(cfg.get("add_special_tokens", False))
     for name, task in tasks.items():
         longest = max(len(ids) for ids in
                       tokenizer(task.prompts, add_special_tokens=add_special)["input_ids"])
         if limit and longest + task.dataset.output_length > limit:
             log(f"WARNING {name}: prompt + output up to {longest + task.dataset.output_length} "
                 f"tokens > max_position_embeddings {limit}")
-    load_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    suite.preload([m for t in tasks.values() for m in t.metrics])
-    metric_load_s = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
+
+def generate_all(model, tokenizer, tasks: dict[str, Task], cfg: dict, log) -> dict[str, list[str]]:
+    """{task: its post-processed predictions}, task by task."""
     predictions: dict[str, list[str]] = {}
     for name, task in tasks.items():
         raw = generate(model, tokenizer, task.prompts, task.dataset.output_length,
-                       int(cfg["batch_size"]), add_special_tokens=add_special)
+                       int(cfg["batch_size"]),
+                       add_special_tokens=bool(cfg.get("add_special_tokens", False)))
         predictions[name] = [postprocess(r) for r in raw]
         log(f"{name}: generated {len(raw)} predictions")
-    generate_s = time.perf_counter() - t0
+    return predictions
 
-    t0 = time.perf_counter()
+
+def score_tasks(tasks: dict[str, Task], predictions: dict[str, list[str]],
+                suite: MetricSuite, log) -> tuple[dict, dict]:
+    """(per-dataset results: metrics, per-sample scores, main metric, ...; per-dataset
+    records of input, reference and prediction)."""
     results, records = {}, {}
     for name, task in tasks.items():
         preds = predictions[name]
@@ -369,14 +362,41 @@ def evaluate(model_dir: str | Path, dataset_dir: str | Path, cfg: dict,
             for s, p in zip(task.dataset.samples, preds)
         ]
         log(f"{name}: {results[name]['metrics']}")
+    return results, records
+
+
+def evaluate(model_dir: str | Path, dataset_dir: str | Path, cfg: dict,
+             suite: MetricSuite | None = None, device: str | None = None, logger=None,
+             tasks: dict[str, Task] | None = None, loaded=None) -> dict:
+    """Evaluate one model; returns the result dict (the JSON schema minus base/model).
+
+    ``suite``, ``tasks`` and ``loaded`` = (model, tokenizer) may be passed in so a job that
+    evaluates many models (the sweep mode) loads datasets and metric models once.
+    """
+    log = logger.info if logger else (lambda *a: None)
+    t0 = time.perf_counter()
+    suite = suite or new_suite(cfg, device)
+    tasks = tasks or prepare(dataset_dir, cfg, suite, log)
+    model, tokenizer = loaded or load_model(model_dir, device)
+    warn_context_length(model, tokenizer, tasks, bool(cfg.get("add_special_tokens", False)), log)
+    load_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    suite.preload([m for t in tasks.values() for m in t.metrics])
+    metric_load_s = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    predictions = generate_all(model, tokenizer, tasks, cfg, log)
+    generate_s = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    results, records = score_tasks(tasks, predictions, suite, log)
     categories, reasons, avg = aggregate(results, category_members(cfg),
                                          cfg.get("avg_over", "all"))
     for cat, why in reasons.items():
         log(f"WARNING category {cat}: {why}")
-    translation = {}
-    for direction in cfg["translation"]:
-        translation[direction] = translation_scores(
-            direction, translation_task(cfg, direction, tasks), predictions, suite, cfg)
+    translation = {direction: translation_scores(direction, translation_task(cfg, direction, tasks),
+                                                 predictions, suite, cfg)
+                   for direction in cfg["translation"]}
     metrics_s = time.perf_counter() - t0
 
     return {

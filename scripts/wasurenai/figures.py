@@ -71,7 +71,7 @@ def figure2(sweeps: pd.DataFrame, scores: pd.DataFrame | None, info: dict, direc
     names = [s for s in info if s in set(sweeps["sweep"])] or list(dict.fromkeys(sweeps["sweep"]))
     fig, grid = plt.subplots(len(bases), len(names), figsize=(4.6 * len(names), 3.3 * len(bases)),
                              squeeze=False, constrained_layout=True, sharey="row")
-    series_handles = {}
+    series_handles: dict[str, Line2D] = {}
     for i, base in enumerate(bases):
         bleu_axes = []
         for j, name in enumerate(names):
@@ -82,49 +82,81 @@ def figure2(sweeps: pd.DataFrame, scores: pd.DataFrame | None, info: dict, direc
             bleu_axes.append(ax2)
             rows = sweeps[(sweeps["base"] == base) & (sweeps["sweep"] == name)]
             x, others = sweep_axes(rows)
-            groups = rows.groupby(others, sort=True, dropna=False) if others else [((), rows)]
-            for k, (key, part) in enumerate(groups):
-                style = SERIES_STYLES[k % len(SERIES_STYLES)]
-                part = part.sort_values(x) if x else part
-                xs = part[x] if x else np.zeros(len(part))
-                ax.plot(xs, part["AVG"], style, color="black", marker="o", ms=4)
-                _band(ax, xs, part, "AVG", "black")
-                for direction in directions:
-                    ax2.plot(xs, part[f"{direction} BLEU"], style, color=DIRECTION_COLOURS.get(direction),
-                             marker="s", ms=4)
-                    _band(ax2, xs, part, f"{direction} BLEU", DIRECTION_COLOURS.get(direction))
-                if others:
-                    key = key if isinstance(key, tuple) else (key,)
-                    text = ", ".join(f"{c.removeprefix('axis:')}={v:g}" for c, v in zip(others, key))
-                    series_handles[text] = Line2D([], [], color="grey", linestyle=style)
+            series_handles.update(_sweep_series(ax, ax2, rows, x, others, directions))
             if x == "axis:base_share" and scores is not None:
-                ref = scores[(scores["base_label"] == base) & (scores["kind"] == "base")]
-                if not ref.empty:
-                    ref = ref.iloc[0]
-                    ax.plot([1.0], [ref["AVG"]], "o", mfc="none", color="black", ms=7)
-                    _bar(ax, 1.0, ref, "AVG", "black")
-                    for direction in directions:
-                        ax2.plot([1.0], [ref[f"{direction} BLEU"]], "s", mfc="none", ms=7,
-                                 color=DIRECTION_COLOURS.get(direction))
-                        _bar(ax2, 1.0, ref, f"{direction} BLEU", DIRECTION_COLOURS.get(direction))
+                _base_model_at_share_1(ax, ax2, scores, base, directions)
                 ax.set_xlim(-0.03, 1.03)
-            meta = info.get(name, {})
-            label, method = meta.get("label", name), meta.get("method", "")
-            shown = f" (mergekit {method})" if method and method != label.lower() else ""
-            ax.set_title(f"{base}: {label} sweep{shown}")
-            ax.margins(y=0.1)
-            ax2.margins(y=0.1)
-            axis_name = x.removeprefix("axis:") if x else "grid point"
-            ax.set_xlabel(AXIS_TITLES.get(axis_name, axis_name))
-            if j == 0:
-                ax.set_ylabel(AVG_LABEL)
-            if j == len(names) - 1:
-                ax2.set_ylabel(BLEU_LABEL)
-            else:  # one BLEU scale per row: its ticks on the row's last panel
-                ax2.tick_params(labelright=False)
-            ax.grid(alpha=0.3)
+            _label_panel(ax, ax2, f"{base}: {_sweep_title(name, info.get(name, {}))}", x,
+                         first=j == 0, last=j == len(names) - 1)
         _min_span(grid[i][0], MIN_AVG_SPAN)
         _min_span(bleu_axes[0], MIN_BLEU_SPAN, others=bleu_axes[1:], floor=-0.05 * MIN_BLEU_SPAN)
+    handles = _figure2_legend(sweeps, directions, series_handles)
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4), frameon=False)
+    return fig
+
+
+def _sweep_series(ax, ax2, rows: pd.DataFrame, x: str | None, others: list[str],
+                  directions: list[str]) -> dict[str, Line2D]:
+    """One sweep's curves: AVG on ``ax``, BLEU per direction on ``ax2``, a line style per
+    value of the other swept axes; returns a legend handle per such value."""
+    handles = {}
+    groups = rows.groupby(others, sort=True, dropna=False) if others else [((), rows)]
+    for k, (key, part) in enumerate(groups):
+        style = SERIES_STYLES[k % len(SERIES_STYLES)]
+        part = part.sort_values(x) if x else part
+        xs = part[x] if x else np.zeros(len(part))
+        ax.plot(xs, part["AVG"], style, color="black", marker="o", ms=4)
+        _band(ax, xs, part, "AVG", "black")
+        for direction in directions:
+            ax2.plot(xs, part[f"{direction} BLEU"], style, color=DIRECTION_COLOURS.get(direction),
+                     marker="s", ms=4)
+            _band(ax2, xs, part, f"{direction} BLEU", DIRECTION_COLOURS.get(direction))
+        if others:
+            key = key if isinstance(key, tuple) else (key,)
+            text = ", ".join(f"{c.removeprefix('axis:')}={v:g}" for c, v in zip(others, key))
+            handles[text] = Line2D([], [], color="grey", linestyle=style)
+    return handles
+
+
+def _base_model_at_share_1(ax, ax2, scores: pd.DataFrame, base: str, directions: list[str]) -> None:
+    """The base model's AVG and BLEU as hollow markers at base share 1 (with its intervals)."""
+    ref = scores[(scores["base_label"] == base) & (scores["kind"] == "base")]
+    if ref.empty:
+        return
+    ref = ref.iloc[0]
+    ax.plot([1.0], [ref["AVG"]], "o", mfc="none", color="black", ms=7)
+    _bar(ax, 1.0, ref, "AVG", "black")
+    for direction in directions:
+        ax2.plot([1.0], [ref[f"{direction} BLEU"]], "s", mfc="none", ms=7,
+                 color=DIRECTION_COLOURS.get(direction))
+        _bar(ax2, 1.0, ref, f"{direction} BLEU", DIRECTION_COLOURS.get(direction))
+
+
+def _sweep_title(name: str, meta: dict) -> str:
+    label, method = meta.get("label", name), meta.get("method", "")
+    shown = f" (mergekit {method})" if method and method != label.lower() else ""
+    return f"{label} sweep{shown}"
+
+
+def _label_panel(ax, ax2, title: str, x: str | None, first: bool, last: bool) -> None:
+    """Title, margins, axis labels and grid of one panel; the BLEU scale's ticks only on a
+    row's last panel, the AVG label only on its first."""
+    ax.set_title(title)
+    ax.margins(y=0.1)
+    ax2.margins(y=0.1)
+    axis_name = x.removeprefix("axis:") if x else "grid point"
+    ax.set_xlabel(AXIS_TITLES.get(axis_name, axis_name))
+    if first:
+        ax.set_ylabel(AVG_LABEL)
+    if last:
+        ax2.set_ylabel(BLEU_LABEL)
+    else:  # one BLEU scale per row: its ticks on the row's last panel
+        ax2.tick_params(labelright=False)
+    ax.grid(alpha=0.3)
+
+
+def _figure2_legend(sweeps: pd.DataFrame, directions: list[str],
+                    series_handles: dict[str, Line2D]) -> list:
     handles = [Line2D([], [], color="black", marker="o", label="AVG (left axis)")]
     handles += [Line2D([], [], color=DIRECTION_COLOURS.get(d), marker="s", label=f"BLEU {d} (right axis)")
                 for d in directions]
@@ -134,8 +166,7 @@ def figure2(sweeps: pd.DataFrame, scores: pd.DataFrame | None, info: dict, direc
         handles += [Patch(color="grey", alpha=BAND_ALPHA, label="95 % paired bootstrap interval")]
     handles += [Line2D([], [], color=h.get_color(), linestyle=h.get_linestyle(), label=t)
                 for t, h in series_handles.items()]
-    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4), frameon=False)
-    return fig
+    return handles
 
 
 BAND_ALPHA = 0.15

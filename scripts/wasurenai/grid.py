@@ -10,17 +10,9 @@ are listed, gives the grid points. Each point is an ordinary named merge:
 - spec: the merge spec with that point's values, plus ``sweep`` (the sweep's name) and
   ``point`` (its axis values) for the report.
 
-``base_share`` s turns into weights over the roles (base and n directions):
-
-- ``linear``: base weight s, each direction (1 - s) / n. Linear normalises weights, so the
-  result is s * base + (1 - s) / n * (sum of the CPT models).
-- task-vector methods (task_arithmetic, ties, dare_*, breadcrumbs*, della*): the base is
-  mergekit's ``base_model``; each direction's task vector gets weight (1 - s) / n, so the
-  merge is base + (1 - s) / n * (sum of the (processed) task vectors). Unsparsified
-  (task_arithmetic, density 1) this equals the linear merge at the same s. Methods that
-  normalise by the summed weights (mergekit's ties and della do by default) would cancel
-  s entirely, so a base_share sweep sets ``normalize: false`` unless the sweep sets it.
-- other methods have no base_share (use ``weights`` / ``models`` and ``parameters``).
+``base_share`` s turns into weights over the roles (base and n directions) as the schema's
+``sweeps.*.base_share`` description defines it (workflow/schemas/config.schema.yaml, the
+one definition): ``share_weights`` and ``expand_sweep`` implement it.
 """
 from __future__ import annotations
 

@@ -5,12 +5,12 @@ rule prepare_corpus:
     input:
         corpus=config["corpus"]["path"],
     output:
-        text=f"{R}/corpus/{{direction}}.jsonl",
-        report=f"{R}/corpus/{{direction}}.report.json",
+        text=f"{RESULTS}/corpus/{{direction}}.jsonl",
+        report=f"{RESULTS}/corpus/{{direction}}.report.json",
     params:
         cfg=config["corpus"],
     log:
-        f"{R}/logs/prepare_corpus/{{direction}}.log",
+        f"{RESULTS}/logs/prepare_corpus/{{direction}}.log",
     conda:
         "../../envs/core.yaml"
     script:
@@ -19,15 +19,15 @@ rule prepare_corpus:
 
 rule tokenize:
     input:
-        text=f"{R}/corpus/{{dataset}}.jsonl",
+        text=f"{RESULTS}/corpus/{{dataset}}.jsonl",
         tokenizer=lambda w: tokenizer_dir(w.tokenizer),
     output:
-        bin=f"{R}/tokens/{{tokenizer}}/{{dataset}}.bin",
-        meta=f"{R}/tokens/{{tokenizer}}/{{dataset}}.json",
+        bin=f"{RESULTS}/tokens/{{tokenizer}}/{{dataset}}.bin",
+        meta=f"{RESULTS}/tokens/{{tokenizer}}/{{dataset}}.json",
     params:
         window=config["tokenize"]["window"],
     log:
-        f"{R}/logs/tokenize/{{tokenizer}}/{{dataset}}.log",
+        f"{RESULTS}/logs/tokenize/{{tokenizer}}/{{dataset}}.log",
     conda:
         "../../envs/core.yaml"
     script:

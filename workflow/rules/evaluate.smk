@@ -5,13 +5,13 @@ rule evaluate:
     input:
         unpack(evaluate_inputs),
     output:
-        f"{R}/eval/{{base}}/{{model}}.json",
+        f"{RESULTS}/eval/{{base}}/{{model}}.json",
     params:
-        cfg=evaluation_cfg(),
+        cfg=EVAL.section,
     log:
-        f"{R}/logs/evaluate/{{base}}/{{model}}.log",
+        f"{RESULTS}/logs/evaluate/{{base}}/{{model}}.log",
     benchmark:
-        f"{R}/benchmarks/evaluate/{{base}}/{{model}}.tsv"
+        f"{RESULTS}/benchmarks/evaluate/{{base}}/{{model}}.tsv"
     threads: 8
     resources:
         gpu=1,

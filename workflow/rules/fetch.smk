@@ -13,7 +13,7 @@ for _base, _spec in config["bases"].items():
                 repo_id=_spec["hub"],
             localrule: True
             log:
-                f"{R}/logs/fetch_base/{_base}.log",
+                f"{RESULTS}/logs/fetch_base/{_base}.log",
             conda:
                 "../../envs/core.yaml"
             script:

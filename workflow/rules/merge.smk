@@ -4,12 +4,12 @@ rule merge:
     input:
         models=lambda w: [model_dir(w.base, role) for role in merge_roles(w.merge)],
     output:
-        directory(f"{R}/models/merged/{{base}}/{{merge}}"),
+        directory(f"{RESULTS}/models/merged/{{base}}/{{merge}}"),
     params:
         roles=lambda w: merge_roles(w.merge),
         spec=lambda w: ALL_MERGES[w.merge],
     log:
-        f"{R}/logs/merge/{{base}}/{{merge}}.log",
+        f"{RESULTS}/logs/merge/{{base}}/{{merge}}.log",
     conda:
         "../../envs/merge.yaml"
     script:
@@ -25,7 +25,7 @@ _SWEEP_RESOURCES = {
     k: getattr(v, "value", v)
     for k, v in workflow.resource_settings.overwrite_resources.get("sweep", {}).items()
 }
-for _sweep in IN_MEMORY_SWEEPS:
+for _sweep in RESOLVED.in_memory_sweeps:
     _points = {m: s for m, s in ALL_MERGES.items() if s.get("sweep") == _sweep}
 
     rule:
@@ -33,17 +33,17 @@ for _sweep in IN_MEMORY_SWEEPS:
             f"sweep_{_sweep}"
         input:
             unpack(lambda w: {k: v for k, v in evaluate_inputs(w, "base").items() if k != "model"}),
-            models=lambda w: [model_dir(w.base, role) for role in MERGE_ROLES],
+            models=lambda w: [model_dir(w.base, role) for role in RESOLVED.roles],
         output:
-            [f"{R}/eval/{{base}}/{point}.json" for point in _points],
+            [f"{RESULTS}/eval/{{base}}/{point}.json" for point in _points],
         params:
-            roles=MERGE_ROLES,
+            roles=RESOLVED.roles,
             points=_points,
-            cfg=evaluation_cfg(),
+            cfg=EVAL.section,
         log:
-            f"{R}/logs/sweep/{{base}}/{_sweep}.log",
+            f"{RESULTS}/logs/sweep/{{base}}/{_sweep}.log",
         benchmark:
-            f"{R}/benchmarks/sweep/{{base}}/{_sweep}.tsv"
+            f"{RESULTS}/benchmarks/sweep/{{base}}/{_sweep}.tsv"
         threads: 8
         resources:
             **{"gpu": 1, **_SWEEP_RESOURCES},

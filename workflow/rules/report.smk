@@ -2,12 +2,11 @@
 # numbers beside ours when report.reference is set), Figure 2, the AVG-MT trade-off with its
 # Pareto frontier, per-category retention, the merge recommended under report.budget and the
 # training loss curves. `snakemake --report report.html` collects them with their captions.
-# Helpers (REFERENCE, training_runs, report_targets, ...) live in common.smk.
+# Seconds of work each: they run in the main Snakemake process, never as cluster jobs.
+# Their helpers (tables_report, reference_outputs, training_runs, ...) live in common.smk.
 
-
-# The figures and the recommendation take seconds: they run in the main Snakemake process
-# (on a cluster: the login node), not as SLURM jobs.
 localrules:
+    aggregate,
     plot_sweeps,
     plot_tradeoff,
     plot_retention,
@@ -17,7 +16,7 @@ localrules:
 
 rule aggregate:
     input:
-        evals=[f"{R}/eval/{run['base']}/{run['model']}.json" for run in eval_runs()],
+        evals=[f"{RESULTS}/eval/{run['base']}/{run['model']}.json" for run in eval_runs()],
         **({"reference": REFERENCE} if REFERENCE else {}),
     output:
         table1_md=f"{TABLES_DIR}/table1.md",
@@ -41,16 +40,16 @@ rule aggregate:
         **reference_outputs(),
     params:
         runs=eval_runs(),
-        bases={b: spec["label"] for b, spec in config["bases"].items()},
+        bases={b: base.label for b, base in RESOLVED.bases.items()},
         merges={m: spec["label"] for m, spec in config["merges"].items()},
         sweeps={m: {"sweep": s["sweep"], "point": s["point"], "label": s["label"]}
                 for m, s in ALL_MERGES.items() if "sweep" in s},
         directions=DIRECTIONS,
-        table1_merge=REPORT["table1_merge"],
-        categories=CATEGORY_MEMBERS,
-        intervals=REPORT["intervals"],
+        table1_merge=RESOLVED.report["table1_merge"],
+        categories=EVAL.categories,
+        intervals=RESOLVED.report["intervals"],
     log:
-        f"{R}/logs/aggregate.log",
+        f"{RESULTS}/logs/aggregate.log",
     conda:
         "../../envs/report.yaml"
     script:
@@ -65,10 +64,10 @@ rule plot_sweeps:
         png=report(f"{FIGURES_DIR}/figure2.png", caption="../report/figure2.rst", category="2. Figure 2"),
         svg=f"{FIGURES_DIR}/figure2.svg",
     params:
-        sweeps={n: {"label": s["label"], "method": s["method"]} for n, s in SWEEPS.items()},
+        sweeps={n: {"label": s["label"], "method": s["method"]} for n, s in RESOLVED.sweeps.items()},
         directions=DIRECTIONS,
     log:
-        f"{R}/logs/plot_sweeps.log",
+        f"{RESULTS}/logs/plot_sweeps.log",
     conda:
         "../../envs/report.yaml"
     script:
@@ -83,7 +82,7 @@ rule plot_tradeoff:
         svg=f"{FIGURES_DIR}/tradeoff.svg",
         csv=f"{TABLES_DIR}/pareto.csv",
     log:
-        f"{R}/logs/plot_tradeoff.log",
+        f"{RESULTS}/logs/plot_tradeoff.log",
     conda:
         "../../envs/report.yaml"
     script:
@@ -98,7 +97,7 @@ rule plot_retention:
         svg=f"{FIGURES_DIR}/retention.svg",
         csv=f"{TABLES_DIR}/retention.csv",
     log:
-        f"{R}/logs/plot_retention.log",
+        f"{RESULTS}/logs/plot_retention.log",
     conda:
         "../../envs/report.yaml"
     script:
@@ -115,13 +114,13 @@ rule recommend:
         html=report(f"{TABLES_DIR}/recommendation.html", caption="../report/recommendation.rst",
                     category="3. Beyond the paper"),
     params:
-        budget=REPORT["budget"],
+        budget=RESOLVED.report["budget"],
         directions=DIRECTIONS,
         runs=eval_runs(),
-        categories=CATEGORY_MEMBERS,
-        intervals=REPORT["intervals"],
+        categories=EVAL.categories,
+        intervals=RESOLVED.report["intervals"],
     log:
-        f"{R}/logs/recommend.log",
+        f"{RESULTS}/logs/recommend.log",
     conda:
         "../../envs/report.yaml"
     script:
@@ -137,7 +136,7 @@ rule plot_training:
     params:
         runs=training_runs(),
     log:
-        f"{R}/logs/plot_training.log",
+        f"{RESULTS}/logs/plot_training.log",
     conda:
         "../../envs/report.yaml"
     script:

@@ -6,19 +6,19 @@
 rule continual_pretrain:
     input:
         model=lambda w: base_model_dir(w.base),
-        tokenizer=lambda w: tokenizer_dir(tokenizer_name(w.base)),
-        tokens=lambda w: f"{R}/tokens/{tokenizer_name(w.base)}/{w.direction}.bin",
-        meta=lambda w: f"{R}/tokens/{tokenizer_name(w.base)}/{w.direction}.json",
+        tokenizer=lambda w: tokenizer_dir(RESOLVED.bases[w.base].tokenizer),
+        tokens=lambda w: f"{RESULTS}/tokens/{RESOLVED.bases[w.base].tokenizer}/{w.direction}.bin",
+        meta=lambda w: f"{RESULTS}/tokens/{RESOLVED.bases[w.base].tokenizer}/{w.direction}.json",
     output:
-        directory(f"{R}/models/cpt/{{base}}/{{direction}}"),
+        directory(f"{RESULTS}/models/cpt/{{base}}/{{direction}}"),
     params:
-        hp=train_hp({}),
+        hp=RESOLVED.hyperparameters["cpt"],
         architecture=None,
     log:
-        log=f"{R}/logs/continual_pretrain/{{base}}/{{direction}}.log",
-        metrics=f"{R}/logs/continual_pretrain/{{base}}/{{direction}}.csv",  # rewritten every log_every steps
+        log=f"{RESULTS}/logs/continual_pretrain/{{base}}/{{direction}}.log",
+        metrics=f"{RESULTS}/logs/continual_pretrain/{{base}}/{{direction}}.csv",  # rewritten every log_every steps
     benchmark:
-        f"{R}/benchmarks/continual_pretrain/{{base}}/{{direction}}.tsv"
+        f"{RESULTS}/benchmarks/continual_pretrain/{{base}}/{{direction}}.tsv"
     threads: 8
     resources:
         gpu=1,

