@@ -338,12 +338,11 @@ def test_several_node_launch_runs_torchrun_under_srun_with_a_rendezvous():
         f"launch(json.load(open({str(workdir / 'kwargs.json')!r})), 2, 1, {str(log)!r}, "
         f"get_logger('launch', {str(log) + '.parent'!r}), rendezvous=f'{{socket.gethostname()}}:{{_free_port()}}')"
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO / "scripts")}
     proc = subprocess.run(
         ["sbatch", "--wait", f"--partition={partition}", "--nodes=1", "--ntasks=1", "-c", "2",
          "--mem=3000", "-t", "10", f"--output={workdir / 'job.out'}", "--wrap",
          f"{sys.executable} -c {shlex.quote(code)}"],
-        env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT, cwd=workdir)
+        capture_output=True, text=True, timeout=RUN_TIMEOUT, cwd=workdir)
     out = (workdir / "job.out").read_text() if (workdir / "job.out").exists() else ""
     text = (workdir / "launch.log.parent").read_text() + log.read_text()
     assert proc.returncode == 0, f"{proc.stderr}\n{out[-3000:]}\n{text[-4000:]}"
