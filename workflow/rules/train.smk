@@ -11,9 +11,6 @@ rule continual_pretrain:
         meta=lambda w: f"{R}/tokens/{tokenizer_name(w.base)}/{w.direction}.json",
     output:
         directory(f"{R}/models/cpt/{{base}}/{{direction}}"),
-    params:
-        hp=train_hp({}),
-        architecture=None,
     log:
         log=f"{R}/logs/continual_pretrain/{{base}}/{{direction}}.log",
         metrics=f"{R}/logs/continual_pretrain/{{base}}/{{direction}}.csv",  # rewritten every log_every steps
@@ -25,4 +22,4 @@ rule continual_pretrain:
     conda:
         "../../envs/train.yaml"
     script:
-        "../../scripts/train.py"
+        "../scripts/continual_pretrain.py"
