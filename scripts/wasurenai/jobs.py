@@ -21,7 +21,8 @@ class TrainJob:
     """Rules continual_pretrain and build_demo_base: train on packed tokens.
 
     The hyperparameters are config ``cpt``'s, overridden by the rule's ``params.hp`` (a
-    demo stage's section); the model starts from ``input.model`` when the rule names one,
+    demo stage's section; a workflow without ``cpt``, like the SLURM test's, gives them
+    all there); the model starts from ``input.model`` when the rule names one,
     else from scratch with ``params.architecture``. ``gpus`` and ``nodes`` are the job's
     resources: more than one device launches one process per device (see train.launch).
     """
@@ -47,7 +48,7 @@ class TrainJob:
         return cls(
             tokens_bin=str(smk.input.tokens), meta_json=str(smk.input.meta),
             tokenizer_dir=str(smk.input.tokenizer), out_dir=str(smk.output[0]),
-            hp={**smk.config["cpt"], **_named(smk.params, "hp", {})},
+            hp={**smk.config.get("cpt", {}), **_named(smk.params, "hp", {})},
             architecture=dict(architecture) if architecture else None,
             init_model=str(init_model) if init_model else None,
             threads=smk.threads, metrics_csv=str(metrics) if metrics else None,
