@@ -255,10 +255,12 @@ print(json.dumps({"import_s": import_s, "merge_s": merge_s, "vmhwm_kib": hwm}))
 API = r"""
 import json, sys, time
 t0 = time.perf_counter()
+from wasurenai import merge as wm
+if json.loads(sys.argv[4]) is None:  # the workflow's wrapper: a merge job's environment too
+    wm.job_environment()
 import torch
 from mergekit.config import MergeConfiguration
 from mergekit.merge import MergeOptions, run_merge
-from wasurenai import merge as wm
 import_s = time.perf_counter() - t0
 spec, models, out, opts = (json.loads(a) for a in sys.argv[1:5])
 start = time.perf_counter()
@@ -553,8 +555,9 @@ def main() -> None:
                         "merge_options": {**COMMON, **VARIANTS[RECOMMENDED][0]},
                         "env": VARIANTS[RECOMMENDED][1],
                         "wrapper_change": "scripts/wasurenai/merge.py: MergeOptions(..., "
-                                          "out_shard_size=400_000_000) and, at module top (before "
-                                          "torch or mergekit allocate anything), "
+                                          "out_shard_size=400_000_000) and, at a merge job's start "
+                                          "(before torch or mergekit allocate anything; "
+                                          "merge.job_environment), "
                                           "os.environ.setdefault('THP_MEM_ALLOC_ENABLE', '1')",
                         "verdict": {k: verdict(v, f"api:{RECOMMENDED}") for k, v in results.items()}},
         "wrapper_today": {k: verdict(v, "api:wrapper") for k, v in results.items()},

@@ -53,12 +53,14 @@ def main() -> None:
                 f" M=json.load(open('{tmp}/models.json'));")
         classic = []
         for name in list(points)[:CLASSIC_POINTS]:
-            merge_s = py(load + f"from wasurenai.merge import merge; merge('{name}', P['{name}'], M, '{tmp}/m/{name}')")
+            merge_s = py(load + "from wasurenai.merge import job_environment, merge; job_environment();"
+                         f" merge('{name}', P['{name}'], M, '{tmp}/m/{name}')")
             eval_s = py(load + "from wasurenai.evaluation import evaluate; from wasurenai.common import write_json;"
                         f" write_json('{tmp}/e/{name}.json', evaluate('{tmp}/m/{name}', '{data}', C))")
             classic.append({"point": name, "merge_s": merge_s, "evaluate_s": eval_s})
             print(f"merge-then-evaluate {name}: merge {merge_s:.1f} s + evaluate {eval_s:.1f} s")
-        sweep_s = py(load + "from wasurenai.sweep_mode import run_sweep;"
+        sweep_s = py(load + "from wasurenai.merge import job_environment; job_environment();"
+                     " from wasurenai.sweep_mode import run_sweep;"
                      f" s = run_sweep('b', P, M, '{data}', C, {{p: '{tmp}/s/' + p + '.json' for p in P}});"
                      f" json.dump(s, open('{tmp}/sweep_points.json', 'w'))")
         inner = json.loads((tmp / "sweep_points.json").read_text())

@@ -16,6 +16,7 @@ from wasurenai.comet import (
 )
 from wasurenai.common import WorkflowError, clean_text, read_json, write_json
 from wasurenai.demo_comet import build_comet_checkpoint, main_build, synthetic_training_triplets
+from wasurenai.jobs import DemoCometJob
 from wasurenai.metrics import resolve_bertscore_model
 from wasurenai.synthetic import generate_pairs
 
@@ -197,7 +198,7 @@ def test_main_build(tmp_path, pairs):
         params=SimpleNamespace(encoder=ENCODER, seed=1, steps=5, train_sets=["train/mt.json"]),
         log=[str(tmp_path / "log.txt")], threads=1,
     )
-    main_build(smk)
+    main_build(DemoCometJob.from_snakemake(smk))
     assert (tmp_path / "comet" / "checkpoints" / "model.ckpt").is_file()
     assert read_json(tmp_path / "comet" / "build.json")["train_triplets"] == 24
     assert "24 training triplets" in (tmp_path / "log.txt").read_text()

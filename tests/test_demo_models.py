@@ -14,6 +14,7 @@ from wasurenai.demo_models import (
     build_demo_texts, dataset_texts, main_texts, main_tokenizer, tokenizer_texts, train_tokenizer,
     tsv_texts,
 )
+from wasurenai.jobs import DemoTextsJob, DemoTokenizerJob
 from wasurenai.llm_jp_eval import PREAMBLE, build_prompt, dataset_path
 from wasurenai.synthetic import SOLUTION_FIELD, split_dir
 
@@ -102,7 +103,7 @@ def test_tokenizer_entry_trains_on_all_three_inputs(inputs, tmp_path):
         output=[str(out)], params=SimpleNamespace(vocab_size=300, train_dir=str(inputs.train)),
         log=[str(tmp_path / "t.log")],
     )
-    main_tokenizer(smk)
+    main_tokenizer(DemoTokenizerJob.from_snakemake(smk))
     vocab = Tokenizer.from_file(str(out / "tokenizer.json")).get_vocab()
     prompt_frame = build_prompt("質問に答えてください。", [], "")
     assert len(vocab) == 300
@@ -140,7 +141,7 @@ def test_demo_texts_entry_writes_text_jsonl(inputs, tmp_path):
         params=SimpleNamespace(train_dir=str(inputs.train), pretrain_datasets=["qa"],
                                instruct_datasets=["qa"], num_few_shots=1, seed=0), log=[],
     )
-    main_texts(smk)
+    main_texts(DemoTextsJob.from_snakemake(smk))
     pretrain = [json.loads(line)["text"] for line in open(out.pretrain, encoding="utf-8")]
     instruct = [json.loads(line)["text"] for line in open(out.instruct, encoding="utf-8")]
     assert len(pretrain) == 3 + 6 and len(instruct) == 18

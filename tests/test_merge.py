@@ -7,9 +7,11 @@ import pytest
 import torch
 import yaml
 from safetensors.torch import load_file
+from snakemake.io import Namedlist
 
 from wasurenai.common import WorkflowError
-from wasurenai.merge import main, merge, mergekit_config
+from wasurenai.jobs import MergeJob
+from wasurenai.merge import METHOD_FACTS, main, merge, mergekit_config
 
 ROLES = ["base", "ja-en", "en-ja"]
 
@@ -51,11 +53,11 @@ def test_linear_merge_is_the_normalised_weighted_mean(models, weights, tmp_path)
     # mergekit's linear normalises by default: 2:1:1 is 0.5/0.25/0.25
     spec = {"label": "Linear", "method": "linear", "weights": {"base": 2.0, "ja-en": 1.0, "en-ja": 1.0}}
     smk = SimpleNamespace(
-        input=SimpleNamespace(models=[str(models[r]) for r in ROLES]), output=[str(tmp_path / "out")],
-        params=SimpleNamespace(roles=ROLES, spec=spec), wildcards=SimpleNamespace(merge="linear"),
-        log=[str(tmp_path / "merge.log")], threads=1,
+        input=Namedlist(fromdict={r: str(models[r]) for r in ROLES}), output=Namedlist([str(tmp_path / "out")]),
+        params=Namedlist(fromdict={"spec": spec}), wildcards=SimpleNamespace(merge="linear"),
+        log=Namedlist([str(tmp_path / "merge.log")]), threads=1,
     )
-    main(smk)
+    main(MergeJob.from_snakemake(smk))
     out = tensors(tmp_path / "out")
     assert out.keys() == weights["base"].keys()
     for key, value in out.items():
@@ -236,3 +238,36 @@ def test_task_arithmetic_at_a_base_share_equals_linear_at_that_share(models, tmp
         merge(method, spec, models, tmp_path / method)
     lin, ta = tensors(tmp_path / "linear"), tensors(tmp_path / "task_arithmetic")
     assert all(torch.allclose(lin[k], ta[k], atol=1e-6) for k in lin)
+
+
+def test_every_method_in_the_facts_table_is_in_mergekits_registry():
+    """The model counts and task-vector rows this project holds name mergekit's methods:
+    a method mergekit renames or drops fails here, and so does a task-vector method the
+    table does not list (or lists wrongly)."""
+    from mergekit.merge_methods.generalized_task_arithmetic import GeneralizedTaskArithmeticMerge
+    from mergekit.merge_methods.registry import REGISTERED_MERGE_METHODS
+
+    assert set(METHOD_FACTS) - set(REGISTERED_MERGE_METHODS) == set()
+    task_vectors = {n for n, m in REGISTERED_MERGE_METHODS.items()
+                    if isinstance(m, GeneralizedTaskArithmeticMerge)}
+    assert {n for n, f in METHOD_FACTS.items() if f.task_vectors} == task_vectors
+
+
+def test_importing_and_planning_merges_leaves_the_environment_be(tmp_path):
+    """Building the DAG plans every merge: that must not change the Snakemake process's
+    environment (every job would inherit it); a merge job sets what it needs itself."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import os, json; before = dict(os.environ)\n"
+            "from wasurenai.merge import plan, roles_used\n"
+            "plan('d', {'method': 'dare_ties', 'weights': {'ja-en': 1.0}, 'density': 0.5}, ['base', 'ja-en'])\n"
+            "roles_used('l', {'method': 'linear', 'weights': {'ja-en': 1.0}}, ['base', 'ja-en'])\n"
+            "print(json.dumps({k: v for k, v in os.environ.items() if before.get(k) != v}))")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "THP_MEM_ALLOC_ENABLE")}
+    env["PYTHONPATH"] = os.pathsep.join(sys.path)
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "{}"

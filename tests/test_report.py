@@ -16,6 +16,7 @@ from helpers import REPO
 from wasurenai import report, tables
 from wasurenai.aggregate import main as aggregate
 from wasurenai.common import WorkflowError
+from wasurenai.jobs import FigureJob, PlotSweepsJob, PlotTrainingJob
 from wasurenai.reference import load_reference
 from wasurenai.tradeoff import metric_column, pareto_front, recommend, retention_table
 
@@ -227,19 +228,19 @@ def paper_like_tables(tmp_path_factory) -> Path:
 
 
 def test_figure2_tradeoff_and_retention_are_drawn(paper_like_tables, tmp_path):
-    report.plot_sweeps(figure_job(paper_like_tables, tmp_path, "figure2", sweeps=SWEEP_INFO,
-                                  directions=H.DIRECTIONS))
+    report.plot_sweeps(PlotSweepsJob.from_snakemake(
+        figure_job(paper_like_tables, tmp_path, "figure2", sweeps=SWEEP_INFO, directions=H.DIRECTIONS)))
     assert_figure(tmp_path / "figure2.png", tmp_path / "figure2.svg", min_kb=50)
     svg = (tmp_path / "figure2.svg").read_text()
     for text in ("Instruct: TIES sweep", "Base: Linear sweep", "BLEU (0–100)", "AVG (left axis)",
                  "base share s (the base model's weight)", "base model (= base share 1)"):
         assert text in svg, text
-    report.plot_tradeoff(figure_job(paper_like_tables, tmp_path, "tradeoff"))
+    report.plot_tradeoff(FigureJob.from_snakemake(figure_job(paper_like_tables, tmp_path, "tradeoff")))
     assert_figure(tmp_path / "tradeoff.png", tmp_path / "tradeoff.svg", min_kb=50)
     front = pd.read_csv(tmp_path / "tradeoff.csv")
     on = front[front["pareto"] & (front["base_label"] == "Instruct")]
     assert "base" in set(on["model"]) and "ja-en" not in set(on["model"])
-    report.plot_retention(figure_job(paper_like_tables, tmp_path, "retention"))
+    report.plot_retention(FigureJob.from_snakemake(figure_job(paper_like_tables, tmp_path, "retention")))
     assert_figure(tmp_path / "retention.png", tmp_path / "retention.svg", min_kb=50)
     assert "% of the base model" in (tmp_path / "retention.svg").read_text()
 
@@ -251,13 +252,15 @@ def test_figure2_with_one_point_and_with_none(paper_like_tables, tmp_path):
     sweeps[sweeps["point"].isin(["linear-sweep-share0.5", "ties-sweep-share0.5-density0.5"])].to_csv(
         one / "sweeps.csv", index=False)
     (one / "scores.csv").write_text((paper_like_tables / "scores.csv").read_text())
-    report.plot_sweeps(figure_job(one, one, "figure2", sweeps=SWEEP_INFO, directions=H.DIRECTIONS))
+    report.plot_sweeps(PlotSweepsJob.from_snakemake(
+        figure_job(one, one, "figure2", sweeps=SWEEP_INFO, directions=H.DIRECTIONS)))
     assert_figure(one / "figure2.png", one / "figure2.svg")
     none = tmp_path / "none"
     none.mkdir()
     sweeps.iloc[:0].to_csv(none / "sweeps.csv", index=False)
     (none / "scores.csv").write_text((paper_like_tables / "scores.csv").read_text())
-    report.plot_sweeps(figure_job(none, none, "figure2", sweeps={}, directions=H.DIRECTIONS))
+    report.plot_sweeps(PlotSweepsJob.from_snakemake(
+        figure_job(none, none, "figure2", sweeps={}, directions=H.DIRECTIONS)))
     assert "No sweeps" in (none / "figure2.svg").read_text()
 
 
@@ -275,8 +278,9 @@ def test_training_loss_curves(tmp_path):
     runs = [{"base": "tiny", "label": "Base", "run": d, "kind": "cpt"} for d in H.DIRECTIONS]
     runs += [{"base": "tiny", "label": "Base", "run": "pretrain", "kind": "demo"}]
     models = [write_log(tmp_path / r["run"], 40 if r["kind"] == "cpt" else 1) for r in runs]
-    job = NS(input=NS(models=[str(m) for m in models]), params=NS(runs=runs), log=[],
-             output=NS(png=str(tmp_path / "loss.png"), svg=str(tmp_path / "loss.svg")))
+    job = PlotTrainingJob.from_snakemake(NS(
+        input=NS(models=[str(m) for m in models]), params=NS(runs=runs), log=[],
+        output=NS(png=str(tmp_path / "loss.png"), svg=str(tmp_path / "loss.svg"))))
     report.plot_training(job)
     assert_figure(tmp_path / "loss.png", tmp_path / "loss.svg")
     svg = (tmp_path / "loss.svg").read_text()

@@ -5,9 +5,12 @@ import copy
 import json
 from types import SimpleNamespace
 
+from snakemake.io import Namedlist
+
 from helpers_eval import EVAL_CFG, build_model, write_datasets
 from wasurenai import evaluation as E
 from wasurenai.grid import expand_sweep
+from wasurenai.jobs import SweepJob
 from wasurenai.merge import merge
 from wasurenai.sweep_mode import main
 
@@ -31,11 +34,12 @@ def test_in_memory_sweep_equals_merge_then_evaluate(tmp_path):
                                 "density": 0.5, "seed": 3}, ROLES[1:], {"dare_ties"})
     outputs = [tmp_path / "eval" / f"{p}.json" for p in points]
     smk = SimpleNamespace(
-        input=SimpleNamespace(models=[models[r] for r in ROLES], datasets=str(data)),
-        output=[str(o) for o in outputs], params=SimpleNamespace(roles=ROLES, points=points, cfg=cfg),
-        wildcards=SimpleNamespace(base="tiny"), log=[str(tmp_path / "sweep.log")], threads=1,
+        input=Namedlist(fromdict={**models, "datasets": str(data)}),
+        output=Namedlist([str(o) for o in outputs]),
+        params=Namedlist(fromdict={"roles": ROLES, "points": points, "cfg": cfg}),
+        wildcards=SimpleNamespace(base="tiny"), log=Namedlist([str(tmp_path / "sweep.log")]), threads=1,
     )
-    main(smk)
+    main(SweepJob.from_snakemake(smk))
     suite = E.new_suite(cfg, "cpu")
     for (name, spec), out in zip(points.items(), outputs):
         merge(name, spec, models, tmp_path / "merged" / name)

@@ -19,8 +19,10 @@ from snakemake.io import Namedlist
 from transformers import AutoTokenizer, LlamaForCausalLM
 
 import wasurenai.train as T
+import wasurenai.train.loop as L
 from helpers import TINY_ARCH, TINY_HP, tiny_training_data
 from wasurenai.common import WorkflowError
+from wasurenai.jobs import TrainJob
 from wasurenai.train import (
     deepspeed_config, lr_at, main, total_steps, train, validate_hp, window_order,
 )
@@ -38,17 +40,17 @@ def scratch(data):
     """One run from scratch through main(smk), shared by the tests that inspect it."""
     out = data.root / "scratch"
     log = data.root / "scratch.log"
-    main(smk_job(data, out, log, HP))
+    main(TrainJob.from_snakemake(smk_job(data, out, log, HP)))
     return SimpleNamespace(out=out, log=log, metrics=log.with_suffix(".csv"))
 
 
 def smk_job(data, out, log, hp, **resources):
-    """The ``snakemake`` object a continual_pretrain-like job hands its script."""
+    """The ``snakemake`` object a build_demo_base-like job (from scratch) hands its script."""
     return SimpleNamespace(
-        input=SimpleNamespace(tokens=str(data.bin), meta=str(data.meta), tokenizer=str(data.tok)),
-        output=[str(out)], params=SimpleNamespace(hp=hp, architecture=ARCH),
+        input=Namedlist(fromdict={"tokens": str(data.bin), "meta": str(data.meta), "tokenizer": str(data.tok)}),
+        output=Namedlist([str(out)]), params=Namedlist(fromdict={"hp": hp, "architecture": ARCH}),
         log=Namedlist(fromdict={"log": str(log), "metrics": str(log.with_suffix(".csv"))}),
-        threads=1, resources=SimpleNamespace(**resources),
+        threads=1, resources=Namedlist(fromdict=resources), config={"cpt": TINY_HP},
     )
 
 
@@ -189,10 +191,12 @@ def child_env() -> dict:
 
 
 def train_in_child(data, out, hp, prologue: str = "") -> subprocess.CompletedProcess:
-    """``train`` in a fresh Python process (``prologue`` runs first, with wasurenai.train as T)."""
+    """``train`` in a fresh Python process (``prologue`` runs first, with wasurenai.train as T
+    and its loop module as L)."""
     code = (
         "import os, signal, sys, json\n"
-        "import wasurenai.train as T\n" + prologue +
+        "import wasurenai.train as T\n"
+        "import wasurenai.train.loop as L\n" + prologue +
         f"T.train({str(data.bin)!r}, {str(data.meta)!r}, {str(data.tok)!r}, {str(out)!r},"
         f" json.loads({json.dumps(json.dumps(hp))}), architecture=json.loads({json.dumps(json.dumps(ARCH))}), threads=1)\n"
     )
@@ -212,11 +216,11 @@ def test_a_killed_run_resumes_from_its_last_checkpoint_and_ends_identical(
     train(data.bin, data.meta, data.tok, ref, hp, architecture=ARCH, threads=1)
     out = tmp_path / "out"
     proc = train_in_child(data, out, hp, (
-        "orig = T.lr_at\n"
+        "orig = L.lr_at\n"
         "def lr_at(step, hp, total):\n"  # called as optimizer step KILL_AT ends
         f"    if step == {KILL_AT}: os.kill(os.getpid(), {int(sig)})\n"
         "    return orig(step, hp, total)\n"
-        "T.lr_at = lr_at\n"
+        "L.lr_at = lr_at\n"
     ))
     if sig == signal.SIGKILL:
         assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
@@ -303,12 +307,12 @@ def test_out_of_memory_names_the_config_key_to_change(data, tmp_path):
     hp = dict(HP, steps=1, global_batch_size=4096, micro_batch_size=4096, warmup_steps=0)
     proc = train_in_child(data, tmp_path / "out", hp, (
         "import resource\n"
-        "orig = T.window_order\n"
+        "orig = L.window_order\n"
         "def window_order(*a):\n"
         "    vm = next(int(l.split()[1]) * 1024 for l in open('/proc/self/status') if l.startswith('VmSize'))\n"
         "    resource.setrlimit(resource.RLIMIT_AS, (vm + 64 * 2**20, resource.RLIM_INFINITY))\n"
         "    return orig(*a)\n"
-        "T.window_order = window_order\n"
+        "L.window_order = window_order\n"
     ))
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "out of memory at step 1 with 4096 sequences per device" in proc.stderr
@@ -320,7 +324,7 @@ def test_nan_loss_midway_keeps_the_last_good_checkpoint(data, tmp_path, monkeypa
     """The loss turns NaN in step 6 (checkpoints every 4): the run fails naming the step,
     the step-4 checkpoint stays, and a rerun (the fault gone) resumes from it."""
     hp = dict(HP, checkpoint_every=4)
-    build = T.build_model
+    build = L.build_model
 
     def faulty(*args, **kwargs):
         model = build(*args, **kwargs)
@@ -333,12 +337,12 @@ def test_nan_loss_midway_keeps_the_last_good_checkpoint(data, tmp_path, monkeypa
         model.model.norm.register_forward_hook(poison)
         return model
 
-    monkeypatch.setattr(T, "build_model", faulty)
+    monkeypatch.setattr(L, "build_model", faulty)
     out = tmp_path / "out"
     with pytest.raises(WorkflowError, match=r"loss is nan at step 6 .*last good checkpoint stays"):
         train(data.bin, data.meta, data.tok, out, hp, architecture=ARCH, threads=1)
     assert (tmp_path / ".out.resume" / "latest").read_text().strip() == "step4"
-    monkeypatch.setattr(T, "build_model", build)
+    monkeypatch.setattr(L, "build_model", build)
     rows = train(data.bin, data.meta, data.tok, out, hp, architecture=ARCH, threads=1)
     assert [r["step"] for r in rows] == [3, 6, 9, 12]
 
@@ -349,7 +353,7 @@ def test_two_processes_through_torchrun_train_like_one(data, tmp_path):
     hp = dict(HP, dropout=0.0, global_batch_size=8, micro_batch_size=4, checkpoint_every=5)
     one, two = tmp_path / "one", tmp_path / "two"
     train(data.bin, data.meta, data.tok, one, hp, architecture=ARCH, threads=1)
-    main(smk_job(data, two, tmp_path / "two.log", hp, gpu=2))
+    main(TrainJob.from_snakemake(smk_job(data, two, tmp_path / "two.log", hp, gpu=2)))
     log = (tmp_path / "two.log").read_text()
     assert "launching 1 x 2 processes" in log
     assert "global batch 8 = micro 4 x accumulation 1 x 2 processes" in log
@@ -364,7 +368,7 @@ def test_a_batch_that_does_not_split_over_the_gpus_fails_before_launching(data, 
     log = tmp_path / "three.log"
     with pytest.raises(WorkflowError, match=r"global_batch_size = 8: must be a multiple of "
                                             r"micro_batch_size x devices = 12"):
-        main(smk_job(data, tmp_path / "three", log, HP, gpu=3))
+        main(TrainJob.from_snakemake(smk_job(data, tmp_path / "three", log, HP, gpu=3)))
     assert "launching" not in log.read_text()
 
 
@@ -372,3 +376,20 @@ def test_uneven_gpus_over_nodes_name_the_resource():
     with pytest.raises(WorkflowError, match="resources.gpu = 3 over resources.nodes = 2"):
         T.processes_per_node(3, 2)
     assert T.processes_per_node(8, 2) == 4 and T.processes_per_node(1, 1) == 1
+
+
+def test_a_cpt_job_takes_cpt_hyperparameters_and_its_input_model(data, tmp_path):
+    """Rule continual_pretrain names input.model and passes no params: the job's
+    hyperparameters are config cpt's, and it has no architecture."""
+    smk = SimpleNamespace(
+        input=Namedlist(fromdict={"model": "m", "tokenizer": str(data.tok), "tokens": str(data.bin),
+                                  "meta": str(data.meta)}),
+        output=Namedlist([str(tmp_path / "out")]), params=Namedlist(),
+        log=Namedlist(fromdict={"log": str(tmp_path / "l.log")}), threads=2,
+        resources=Namedlist(fromdict={"gpu": 1}), config={"cpt": HP},
+    )
+    job = TrainJob.from_snakemake(smk)
+    assert (job.hp, job.init_model, job.architecture, job.metrics_csv) == (HP, "m", None, None)
+    assert (job.gpus, job.nodes, job.threads, job.log) == (1, 1, 2, str(tmp_path / "l.log"))
+    smk.params = Namedlist(fromdict={"hp": {"steps": 3}})
+    assert TrainJob.from_snakemake(smk).hp == dict(HP, steps=3)

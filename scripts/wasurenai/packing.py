@@ -14,7 +14,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from wasurenai.common import (
-    WorkflowError, atomic_open, first_log, get_logger, read_json, read_texts, write_json,
+    WorkflowError, atomic_open, get_logger, read_json, read_texts, write_json,
 )
 
 BATCH_SIZE = 1024  # documents per encode_batch call
@@ -135,9 +135,6 @@ def load_packed(bin_path: str | Path, meta_path: str | Path) -> np.memmap:
     return np.memmap(bin_path, dtype=dtype, mode="r", shape=shape)
 
 
-def main(smk) -> None:
-    logger = get_logger("tokenize", first_log(smk))
-    pack_tokens(
-        smk.input.text, smk.input.tokenizer, smk.output.bin, smk.output.meta,
-        smk.params.window, logger=logger,
-    )
+def main(job: TokenizeJob) -> None:
+    logger = get_logger("tokenize", job.log)
+    pack_tokens(job.text, job.tokenizer, job.bin, job.meta, job.window, logger=logger)

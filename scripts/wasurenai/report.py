@@ -4,64 +4,65 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import atomic_open, first_log, get_logger, read_csv
+from .common import atomic_open, get_logger, read_csv
+from .jobs import FigureJob, PlotSweepsJob, PlotTrainingJob, RecommendJob
 
 
-def plot_sweeps(smk) -> None:
+def plot_sweeps(job: PlotSweepsJob) -> None:
     from .figures import figure2, save
 
-    get_logger("plot_sweeps", first_log(smk))
-    sweeps = read_csv(smk.input.sweeps, ("base", "sweep", "point", "AVG"))
-    scores = read_csv(smk.input.scores, ("base_label", "kind", "AVG"))
-    fig = figure2(sweeps, scores, dict(smk.params.sweeps), list(smk.params.directions))
-    save(fig, smk.output.png, smk.output.svg)
+    get_logger("plot_sweeps", job.log)
+    sweeps = read_csv(job.sweeps_csv, ("base", "sweep", "point", "AVG"))
+    scores = read_csv(job.scores, ("base_label", "kind", "AVG"))
+    fig = figure2(sweeps, scores, job.sweeps, job.directions)
+    save(fig, job.png, job.svg)
 
 
-def plot_tradeoff(smk) -> None:
+def plot_tradeoff(job: FigureJob) -> None:
     from .figures import save, tradeoff
     from .tradeoff import frontier_table, read_scores
 
-    logger = get_logger("plot_tradeoff", first_log(smk))
-    front = frontier_table(read_scores(smk.input.scores))
-    with atomic_open(smk.output.csv) as fh:
+    logger = get_logger("plot_tradeoff", job.log)
+    front = frontier_table(read_scores(job.scores))
+    with atomic_open(job.csv) as fh:
         front.to_csv(fh, index=False)
-    save(tradeoff(front), smk.output.png, smk.output.svg)
+    save(tradeoff(front), job.png, job.svg)
     logger.info("Pareto frontier:\n%s", front[front["pareto"]].to_string(index=False))
 
 
-def plot_retention(smk) -> None:
+def plot_retention(job: FigureJob) -> None:
     from .figures import retention, save
     from .tradeoff import read_scores, retention_table
 
-    ret = retention_table(read_scores(smk.input.scores))
-    with atomic_open(smk.output.csv) as fh:
+    ret = retention_table(read_scores(job.scores))
+    with atomic_open(job.csv) as fh:
         ret.round(1).to_csv(fh, index=False)
-    save(retention(ret), smk.output.png, smk.output.svg)
+    save(retention(ret), job.png, job.svg)
 
 
-def recommend(smk) -> None:
+def recommend(job: RecommendJob) -> None:
     from .tradeoff import read_scores, recommend as pick, write_recommendation
 
-    logger = get_logger("recommend", first_log(smk))
-    budget = dict(smk.params.budget)
-    rec = pick(read_scores(smk.input.scores), float(budget["max_avg_drop"]), budget["maximise"],
-               list(smk.params.directions), budget.get("bound", "point"))
-    runner_up_intervals(rec, smk)
-    write_recommendation(rec, smk.output.md, smk.output.json, smk.output.html)
-    logger.info("%s", Path(smk.output.md).read_text(encoding="utf-8"))
+    logger = get_logger("recommend", job.log)
+    budget = job.budget
+    rec = pick(read_scores(job.scores), float(budget["max_avg_drop"]), budget["maximise"],
+               job.directions, budget.get("bound", "point"))
+    runner_up_intervals(rec, job)
+    write_recommendation(rec, job.md, job.json, job.html)
+    logger.info("%s", Path(job.md).read_text(encoding="utf-8"))
 
 
-def runner_up_intervals(rec: dict, smk) -> None:
+def runner_up_intervals(rec: dict, job: RecommendJob) -> None:
     """Per base, the paired interval of the recommended merge's maximised score minus the
     runner-up's, from the two evaluation JSONs (``vs_runner_up``)."""
     from .aggregate import load_results
     from .stats import DEFAULTS, pair_interval
     from .testsets import languages
 
-    paths = {(r["base"], r["model"]): p for r, p in zip(smk.params.runs, smk.input.evals)}
-    cats = {c: [tuple(m) for m in ms] for c, ms in dict(smk.params.categories).items()}
-    langs = {d: languages(d)[1] for d in smk.params.directions}
-    settings = {**DEFAULTS, **dict(smk.params.intervals)}
+    paths = {(r["base"], r["model"]): p for r, p in zip(job.runs, job.evals)}
+    cats = {c: [tuple(m) for m in ms] for c, ms in job.categories.items()}
+    langs = {d: languages(d)[1] for d in job.directions}
+    settings = {**DEFAULTS, **job.intervals}
     score = rec["budget"]["maximise"]
     for base, entry in rec["bases"].items():
         if len(entry["fitting"]) < 2:
@@ -75,9 +76,9 @@ def runner_up_intervals(rec: dict, smk) -> None:
                                  "distinguishable": iv.excludes_zero}
 
 
-def plot_training(smk) -> None:
+def plot_training(job: PlotTrainingJob) -> None:
     from .figures import save, training_loss
 
-    get_logger("plot_training", first_log(smk))
-    paths = [str(Path(d) / "train_log.csv") for d in smk.input.models]
-    save(training_loss(list(smk.params.runs), paths), smk.output.png, smk.output.svg)
+    get_logger("plot_training", job.log)
+    paths = [str(Path(d) / "train_log.csv") for d in job.models]
+    save(training_loss(job.runs, paths), job.png, job.svg)

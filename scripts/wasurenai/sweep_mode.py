@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import time
 
-from .common import WorkflowError, first_log, get_logger, write_json
+from .common import get_logger, write_json
 from .evaluation import evaluate, load_model, new_suite, prepare
-from .merge import DEFAULT_SEED, mergekit_config, merge_into
+from .jobs import SweepJob
+from .merge import DEFAULT_SEED, job_environment, mergekit_config, merge_into
 
 
 def run_sweep(base: str, points: dict[str, dict], models: dict[str, str], dataset_dir: str,
@@ -35,14 +36,11 @@ def run_sweep(base: str, points: dict[str, dict], models: dict[str, str], datase
     return seconds
 
 
-def main(smk) -> None:
+def main(job: SweepJob) -> None:
+    """Rules sweep_<name>: every point of the job's sweep, merged in memory and evaluated."""
+    job_environment()  # before torch allocates
     import torch
 
-    logger = get_logger("sweep", first_log(smk))
-    torch.set_num_threads(max(1, int(smk.threads)))
-    roles, paths = list(smk.params.roles), list(smk.input.models)
-    points = dict(smk.params.points)
-    if len(smk.output) != len(points):
-        raise WorkflowError(f"sweep: {len(smk.output)} outputs for {len(points)} points")
-    cfg = dict(smk.params.cfg)
-    run_sweep(smk.wildcards.base, points, dict(zip(roles, paths)), cfg["dataset_dir"], cfg, dict(zip(points, map(str, smk.output))), logger)
+    logger = get_logger("sweep", job.log)
+    torch.set_num_threads(max(1, int(job.threads)))
+    run_sweep(job.base, job.points, job.models, job.cfg["dataset_dir"], job.cfg, job.outputs, logger)

@@ -49,7 +49,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-from .common import WorkflowError, atomic_dir, atomic_open, first_log, get_logger
+from .common import WorkflowError, atomic_dir, atomic_open, get_logger
+from .jobs import SynthesizeDataJob
 from .llm_jp_eval import dataset_path
 
 CFG_KEYS = (
@@ -1029,7 +1030,6 @@ def synthesize(cfg: dict, corpus_out: str | Path, monolingual_out: str | Path,
     return summary
 
 
-def main(smk) -> None:
-    logger = get_logger("synthesize_data", first_log(smk))
-    synthesize(dict(smk.params.cfg), smk.output.corpus, smk.output.monolingual,
-               smk.output.datasets, logger=logger)
+def main(job: SynthesizeDataJob) -> None:
+    logger = get_logger("synthesize_data", job.log)
+    synthesize(job.cfg, job.corpus, job.monolingual, job.datasets, logger=logger)

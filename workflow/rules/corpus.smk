@@ -14,7 +14,7 @@ rule prepare_corpus:
     conda:
         "../../envs/core.yaml"
     script:
-        "../../scripts/prepare_corpus.py"
+        "../scripts/prepare_corpus.py"
 
 
 rule tokenize:
@@ -31,4 +31,4 @@ rule tokenize:
     conda:
         "../../envs/core.yaml"
     script:
-        "../../scripts/tokenize_corpus.py"
+        "../scripts/tokenize_corpus.py"

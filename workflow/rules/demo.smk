@@ -21,7 +21,7 @@ rule synthesize_data:
     conda:
         "../../envs/core.yaml"
     script:
-        "../../scripts/synthesize_data.py"
+        "../scripts/synthesize_data.py"
 
 
 rule demo_tokenizer:
@@ -39,7 +39,7 @@ rule demo_tokenizer:
     conda:
         "../../envs/core.yaml"
     script:
-        "../../scripts/train_tokenizer.py"
+        "../scripts/demo_tokenizer.py"
 
 
 rule demo_texts:
@@ -63,7 +63,7 @@ rule demo_texts:
     conda:
         "../../envs/core.yaml"
     script:
-        "../../scripts/demo_texts.py"
+        "../scripts/demo_texts.py"
 
 
 rule build_demo_base:
@@ -85,7 +85,7 @@ rule build_demo_base:
     conda:
         "../../envs/train.yaml"
     script:
-        "../../scripts/train.py"
+        "../scripts/build_demo_base.py"
 
 
 rule demo_comet:
@@ -112,4 +112,4 @@ rule demo_comet:
     conda:
         "../../envs/evaluate.yaml"
     script:
-        "../../scripts/build_comet.py"
+        "../scripts/demo_comet.py"

@@ -20,4 +20,4 @@ rule evaluate:
     conda:
         "../../envs/evaluate.yaml"
     script:
-        "../../scripts/evaluate.py"
+        "../scripts/evaluate.py"

@@ -17,4 +17,4 @@ for _base, _spec in config["bases"].items():
             conda:
                 "../../envs/core.yaml"
             script:
-                "../../scripts/fetch_base.py"
+                "../scripts/fetch_base.py"

@@ -2,18 +2,17 @@
 
 rule merge:
     input:
-        models=lambda w: [model_dir(w.base, role) for role in merge_roles(w.merge)],
+        unpack(lambda w: {role: model_dir(w.base, role) for role in merge_roles(w.merge)}),
     output:
         directory(f"{RESULTS}/models/merged/{{base}}/{{merge}}"),
     params:
-        roles=lambda w: merge_roles(w.merge),
         spec=lambda w: ALL_MERGES[w.merge],
     log:
         f"{RESULTS}/logs/merge/{{base}}/{{merge}}.log",
     conda:
         "../../envs/merge.yaml"
     script:
-        "../../scripts/merge.py"
+        "../scripts/merge.py"
 
 
 # Sweep mode: sweeps with `in_memory: true` merge each grid point in memory and evaluate it
@@ -32,8 +31,8 @@ for _sweep in RESOLVED.in_memory_sweeps:
         name:
             f"sweep_{_sweep}"
         input:
-            unpack(lambda w: {k: v for k, v in evaluate_inputs(w, "base").items() if k != "model"}),
-            models=lambda w: [model_dir(w.base, role) for role in RESOLVED.roles],
+            unpack(lambda w: {**{k: v for k, v in evaluate_inputs(w, "base").items() if k != "model"},
+                              **{role: model_dir(w.base, role) for role in RESOLVED.roles}}),
         output:
             [f"{RESULTS}/eval/{{base}}/{point}.json" for point in _points],
         params:
@@ -50,6 +49,6 @@ for _sweep in RESOLVED.in_memory_sweeps:
         conda:
             "../../envs/evaluate.yaml"
         script:
-            "../../scripts/sweep.py"
+            "../scripts/sweep.py"
 
     workflow.ruleorder(f"sweep_{_sweep}", "evaluate")  # its points' JSONs come from here

@@ -53,7 +53,7 @@ rule aggregate:
     conda:
         "../../envs/report.yaml"
     script:
-        "../../scripts/aggregate.py"
+        "../scripts/aggregate.py"
 
 
 rule plot_sweeps:
@@ -71,7 +71,7 @@ rule plot_sweeps:
     conda:
         "../../envs/report.yaml"
     script:
-        "../../scripts/plot_sweeps.py"
+        "../scripts/plot_sweeps.py"
 
 
 rule plot_tradeoff:
@@ -86,7 +86,7 @@ rule plot_tradeoff:
     conda:
         "../../envs/report.yaml"
     script:
-        "../../scripts/plot_tradeoff.py"
+        "../scripts/plot_tradeoff.py"
 
 
 rule plot_retention:
@@ -101,7 +101,7 @@ rule plot_retention:
     conda:
         "../../envs/report.yaml"
     script:
-        "../../scripts/plot_retention.py"
+        "../scripts/plot_retention.py"
 
 
 rule recommend:
@@ -124,7 +124,7 @@ rule recommend:
     conda:
         "../../envs/report.yaml"
     script:
-        "../../scripts/recommend.py"
+        "../scripts/recommend.py"
 
 
 rule plot_training:
@@ -140,4 +140,4 @@ rule plot_training:
     conda:
         "../../envs/report.yaml"
     script:
-        "../../scripts/plot_training.py"
+        "../scripts/plot_training.py"

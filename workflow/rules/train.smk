@@ -13,7 +13,6 @@ rule continual_pretrain:
         directory(f"{RESULTS}/models/cpt/{{base}}/{{direction}}"),
     params:
         hp=RESOLVED.hyperparameters["cpt"],
-        architecture=None,
     log:
         log=f"{RESULTS}/logs/continual_pretrain/{{base}}/{{direction}}.log",
         metrics=f"{RESULTS}/logs/continual_pretrain/{{base}}/{{direction}}.csv",  # rewritten every log_every steps
@@ -25,4 +24,4 @@ rule continual_pretrain:
     conda:
         "../../envs/train.yaml"
     script:
-        "../../scripts/train.py"
+        "../scripts/continual_pretrain.py"

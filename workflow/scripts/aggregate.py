@@ -1,2 +1,3 @@
 from wasurenai.aggregate import main
+
 main(snakemake)  # noqa: F821

@@ -1,2 +1,3 @@
 from wasurenai.evaluation import main
+
 main(snakemake)  # noqa: F821

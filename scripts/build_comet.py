@@ -1,2 +1,0 @@
-from wasurenai.comet import main_build
-main_build(snakemake)  # noqa: F821

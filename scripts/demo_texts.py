@@ -1,2 +1,0 @@
-from wasurenai.demo_models import main_texts
-main_texts(snakemake)  # noqa: F821

@@ -1,2 +1,0 @@
-from wasurenai.fetch import main
-main(snakemake)  # noqa: F821

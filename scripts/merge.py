@@ -1,2 +1,0 @@
-from wasurenai.merge import main
-main(snakemake)  # noqa: F821

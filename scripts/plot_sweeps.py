@@ -1,2 +1,0 @@
-from wasurenai.report import plot_sweeps
-plot_sweeps(snakemake)  # noqa: F821

@@ -1,2 +1,0 @@
-from wasurenai.report import plot_training
-plot_training(snakemake)  # noqa: F821

@@ -1,2 +1,0 @@
-from wasurenai.corpus import main
-main(snakemake)  # noqa: F821

@@ -1,2 +1,0 @@
-from wasurenai.report import recommend
-recommend(snakemake)  # noqa: F821

@@ -1,2 +1,0 @@
-from wasurenai.sweep_mode import main
-main(snakemake)  # noqa: F821

@@ -1,2 +1,0 @@
-from wasurenai.synthetic import main
-main(snakemake)  # noqa: F821

@@ -1,2 +1,0 @@
-from wasurenai.packing import main
-main(snakemake)  # noqa: F821

@@ -1,2 +1,0 @@
-from wasurenai.train import main
-main(snakemake)  # noqa: F821

@@ -1,2 +1,0 @@
-from wasurenai.demo_models import main_tokenizer
-main_tokenizer(snakemake)  # noqa: F821
