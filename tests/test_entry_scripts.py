@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import REPO
+from helpers import REPO
 
 # Scripts not named after their rule, and why.
 RENAMED = {"tokenize": "tokenize_corpus"}  # tokenize.py would shadow the standard library's

@@ -183,10 +183,9 @@ KILL_AT = 10  # optimizer steps; checkpoints every 4
 
 
 def child_env() -> dict:
-    """This interpreter's path, without this process's torch.distributed group."""
+    """This process's environment without its torch.distributed group."""
     dist = ("MASTER_ADDR", "MASTER_PORT", "RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE")
     env = {k: v for k, v in os.environ.items() if k not in dist}
-    env["PYTHONPATH"] = os.pathsep.join(sys.path)
     return env
 
 

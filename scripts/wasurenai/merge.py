@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from .common import WorkflowError, atomic_dir, get_logger
+from .common import WorkflowError, atomic_dir, get_logger, offline
 from .jobs import MergeJob
 
 # mergekit buffers output tensors until a shard is this big, then copies it once more to
@@ -51,10 +51,9 @@ def job_environment() -> None:
     torch's CPU allocator asks for 2 MB huge pages: mergekit's linear merge allocates
     several fresh tensors per weight, and page faults on 4 KB pages were most of its time
     (bench/merge: 32.4 s -> 13.9 s on 3 x 3.4 GB); torch reads it at its first allocation.
-    Merges read local directories only: any accidental hub lookup fails fast."""
+    Merges read local directories only (common.offline): a hub lookup fails fast."""
     os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    offline()
 
 
 @dataclass(frozen=True)

@@ -1,3 +1,6 @@
-from wasurenai.evaluation import main
+from wasurenai.common import offline
+
+offline()  # jobs read local files only: set before transformers is imported
+from wasurenai.evaluation import main  # noqa: E402
 
 main(snakemake)  # noqa: F821

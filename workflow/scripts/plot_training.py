@@ -1,4 +1,7 @@
-from wasurenai.jobs import PlotTrainingJob
-from wasurenai.report import plot_training
+from wasurenai.common import offline
+
+offline()  # jobs read local files only: set before transformers is imported
+from wasurenai.jobs import PlotTrainingJob  # noqa: E402
+from wasurenai.report import plot_training  # noqa: E402
 
 plot_training(PlotTrainingJob.from_snakemake(snakemake))  # noqa: F821

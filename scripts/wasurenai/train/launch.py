@@ -111,8 +111,6 @@ def _run_workers(cmd: list[str], log_path) -> int:
     which passes it to the workers; this process waits for them to checkpoint and stop."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
-    package_root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
     old_handler = None
     try:
         with open(log_path or os.devnull, "a", encoding="utf-8") as log:
