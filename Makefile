@@ -35,7 +35,7 @@ dry-run: $(STAMP)
 lint: $(STAMP)  # Snakemake's own linter, snakefmt's formatting, ruff (config in pyproject.toml)
 	$(SNAKEMAKE) --lint
 	$(BIN)/snakefmt --check Snakefile workflow
-	$(BIN)/ruff check scripts tests bench
+	$(BIN)/ruff check scripts workflow/scripts tests bench
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

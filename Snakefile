@@ -13,11 +13,12 @@ if not workflow.overwrite_configfiles:
     configfile: "config.yaml"
 
 
-
 report: "workflow/report/workflow.rst"  # snakemake --report report.html: tables, figures, captions
 
 
 include: "workflow/rules/common.smk"
+
+
 wildcard_constraints:
     base="|".join(map(re.escape, BASES)) if BASES else "(?!)",
     direction="|".join(map(re.escape, DIRECTIONS)),
@@ -27,6 +28,8 @@ wildcard_constraints:
 
 
 include: "workflow/rules/fetch.smk"
+
+
 if "synthetic" in config:  # the embedded default's generated data and tiny bases
 
     include: "workflow/rules/demo.smk"
@@ -40,6 +43,6 @@ include: "workflow/rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_targets,
-    default_target: True

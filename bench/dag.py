@@ -37,7 +37,7 @@ def main() -> None:
             runs.append(time.perf_counter() - t0)
             if proc.returncode:
                 sys.exit(proc.stderr[-3000:])
-        merges = [l for l in proc.stdout.splitlines() if l.startswith("merge ")]
+        merges = [line for line in proc.stdout.splitlines() if line.startswith("merge ")]
     result = {"grid_points": len(shares) * len(densities), "bases": 2,
               "merge_jobs": int(merges[0].split()[-1]) if merges else None,
               "dry_run_s": runs, "best_s": min(runs)}

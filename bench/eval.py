@@ -147,7 +147,8 @@ def main() -> None:
         t0 = time.perf_counter()
         comet_score(comet, srcs, cands, refs, batch_size=32)
         score_s = time.perf_counter() - t0
-    results["comet"] = {"import_s_fresh_process": import_s, "load_s": load_s, "segments": len(cands), "score_s": score_s,
+    results["comet"] = {"import_s_fresh_process": import_s, "load_s": load_s, "segments": len(cands),
+                        "score_s": score_s,
                         "segments_per_s": len(cands) / score_s,
                         "model": "demo COMET (MiniLM encoder); wmt22-comet-da is XLM-R large"}
     print(f"COMET: python+torch+comet import {import_s:.1f} s (fresh process), "

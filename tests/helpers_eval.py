@@ -83,7 +83,7 @@ def write_datasets(root: Path) -> Path:
                   [("The cat sat on the mat.", "猫がマットの上に座った。"), ("I read a book.", "私は本を読む。")] * 2,
                   instruction="次の英語を日本語に翻訳してください。", output_length=12)
     write_dataset(root, "synth_choice", ["exact_match"],
-                  [("質問：猫はどれですか？\n選択肢：0.猫,1.本", "0"), ("質問：本はどれですか？\n選択肢：0.猫,1.本", "1")] * 2,
+                  [("質問：猫はどれですか？\n選択肢：0.猫,1.本", "0"), ("質問：本はどれですか？\n選択肢：0.猫,1.本", "1")] * 2,  # noqa: E501
                   output_length=2)
     return root / "test"
 

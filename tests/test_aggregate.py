@@ -95,16 +95,16 @@ def test_tables_in_the_paper_layout(tmp_path):
         "- Bold: best per base; italic: second best (on the displayed values).\n"
     )
     assert tables["table1_md"] == (  # per base and column: best bold, second italic
-        "| base     | model           | AVG       | MT        | ja-en BERTScore   | ja-en BLEU   | ja-en COMET   | en-ja BERTScore   | en-ja BLEU   | en-ja COMET   |\n"
+        "| base     | model           | AVG       | MT        | ja-en BERTScore   | ja-en BLEU   | ja-en COMET   | en-ja BERTScore   | en-ja BLEU   | en-ja COMET   |\n"  # noqa: E501
         "|----------|-----------------|-----------|-----------|-------------------|--------------|---------------|-------------------|--------------|---------------|\n"
-        "| Base     | base            | **0.395** | _0.824_   | 0.938             | 12.5         | 0.856         | 0.850             | 10.1         | 0.892         |\n"
-        "| Base     | ja-en           | 0.378     | 0.816     | **0.951**         | **16.8**     | **0.881**     | 0.852             | _10.3_       | 0.892         |\n"
-        "| Base     | en-ja           | 0.370     | 0.783     | 0.838             | 7.07         | 0.771         | **0.863**         | **11.0**     | _0.897_       |\n"
-        "| Base     | merged (Linear) | _0.388_   | **0.830** | _0.941_           | _14.7_       | _0.859_       | _0.860_           | _10.3_       | **0.900**     |\n"
-        "| Instruct | base            | **0.471** | _0.838_   | 0.942             | 13.0         | n/a           | 0.851             | 8.86         | n/a           |\n"
-        "| Instruct | ja-en           | 0.393     | 0.753     | **0.948**         | **15.5**     | n/a           | 0.787             | 6.02         | n/a           |\n"
-        "| Instruct | en-ja           | 0.411     | 0.798     | 0.899             | 10.8         | n/a           | **0.862**         | **10.6**     | n/a           |\n"
-        "| Instruct | merged (Linear) | _0.448_   | **0.841** | _0.945_           | _14.4_       | n/a           | _0.857_           | _10.4_       | n/a           |\n"
+        "| Base     | base            | **0.395** | _0.824_   | 0.938             | 12.5         | 0.856         | 0.850             | 10.1         | 0.892         |\n"  # noqa: E501
+        "| Base     | ja-en           | 0.378     | 0.816     | **0.951**         | **16.8**     | **0.881**     | 0.852             | _10.3_       | 0.892         |\n"  # noqa: E501
+        "| Base     | en-ja           | 0.370     | 0.783     | 0.838             | 7.07         | 0.771         | **0.863**         | **11.0**     | _0.897_       |\n"  # noqa: E501
+        "| Base     | merged (Linear) | _0.388_   | **0.830** | _0.941_           | _14.7_       | _0.859_       | _0.860_           | _10.3_       | **0.900**     |\n"  # noqa: E501
+        "| Instruct | base            | **0.471** | _0.838_   | 0.942             | 13.0         | n/a           | 0.851             | 8.86         | n/a           |\n"  # noqa: E501
+        "| Instruct | ja-en           | 0.393     | 0.753     | **0.948**         | **15.5**     | n/a           | 0.787             | 6.02         | n/a           |\n"  # noqa: E501
+        "| Instruct | en-ja           | 0.411     | 0.798     | 0.899             | 10.8         | n/a           | **0.862**         | **10.6**     | n/a           |\n"  # noqa: E501
+        "| Instruct | merged (Linear) | _0.448_   | **0.841** | _0.945_           | _14.4_       | n/a           | _0.857_           | _10.4_       | n/a           |\n"  # noqa: E501
         "\n"
         "- n/a in ja-en COMET, en-ja COMET: not requested\n"
         "- Bold: best per base; italic: second best (on the displayed values).\n"
@@ -120,14 +120,14 @@ def test_tables_in_the_paper_layout(tmp_path):
         "base & model & AVG & MT & BERTScore & BLEU & COMET & BERTScore & BLEU & COMET \\\\\n"
         "\\midrule\n"
         "Base & base & \\textbf{0.395} & \\underline{0.824} & 0.938 & 12.5 & 0.856 & 0.850 & 10.1 & 0.892 \\\\\n"
-        " & ja-en & 0.378 & 0.816 & \\textbf{0.951} & \\textbf{16.8} & \\textbf{0.881} & 0.852 & \\underline{10.3} & 0.892 \\\\\n"
+        " & ja-en & 0.378 & 0.816 & \\textbf{0.951} & \\textbf{16.8} & \\textbf{0.881} & 0.852 & \\underline{10.3} & 0.892 \\\\\n"  # noqa: E501
         " & en-ja & 0.370 & 0.783 & 0.838 & 7.07 & 0.771 & \\textbf{0.863} & \\textbf{11.0} & \\underline{0.897} \\\\\n"
-        " & merged (Linear) & \\underline{0.388} & \\textbf{0.830} & \\underline{0.941} & \\underline{14.7} & \\underline{0.859} & \\underline{0.860} & \\underline{10.3} & \\textbf{0.900} \\\\\n"
+        " & merged (Linear) & \\underline{0.388} & \\textbf{0.830} & \\underline{0.941} & \\underline{14.7} & \\underline{0.859} & \\underline{0.860} & \\underline{10.3} & \\textbf{0.900} \\\\\n"  # noqa: E501
         "\\midrule\n"
         "Instruct & base & \\textbf{0.471} & \\underline{0.838} & 0.942 & 13.0 & n/a & 0.851 & 8.86 & n/a \\\\\n"
         " & ja-en & 0.393 & 0.753 & \\textbf{0.948} & \\textbf{15.5} & n/a & 0.787 & 6.02 & n/a \\\\\n"
         " & en-ja & 0.411 & 0.798 & 0.899 & 10.8 & n/a & \\textbf{0.862} & \\textbf{10.6} & n/a \\\\\n"
-        " & merged (Linear) & \\underline{0.448} & \\textbf{0.841} & \\underline{0.945} & \\underline{14.4} & n/a & \\underline{0.857} & \\underline{10.4} & n/a \\\\\n"
+        " & merged (Linear) & \\underline{0.448} & \\textbf{0.841} & \\underline{0.945} & \\underline{14.4} & n/a & \\underline{0.857} & \\underline{10.4} & n/a \\\\\n"  # noqa: E501
         "\\bottomrule\n"
         "\\end{tabular}\n"
     )

@@ -132,7 +132,7 @@ def test_ties_runs_and_keeps_the_base_where_no_task_vector_survives(models, weig
          "merges.bad.parameters.lambda: not a parameter of mergekit's linear"),
         ({"method": "linear", "weights": {"zh-en": 1.0}}, "merges.bad.weights.zh-en: no model"),
         ({"method": "linear", "weights": {"ja-en": "x"}}, "merges.bad.weights.ja-en: not a number"),
-        ({"method": "linear", "weights": {"ja-en": 1.0}, "density": 0.5}, "merges.bad.density: not a per-model parameter"),
+        ({"method": "linear", "weights": {"ja-en": 1.0}, "density": 0.5}, "merges.bad.density: not a per-model parameter"),  # noqa: E501
         ({"method": "ties", "weights": {"base": 1.0}, "density": 0.5}, "merges.bad.weights: no model to merge"),
     ],
 )
@@ -167,7 +167,7 @@ def test_every_mergekit_method_is_accepted_and_merges(models, weights, tmp_path)
     for method in sorted(REGISTERED_MERGE_METHODS):
         spec = {"method": method, **WEIGHTLESS.get(method, {"weights": {"ja-en": 0.5, "en-ja": 0.5}})}
         if method in ("linear", "nuslerp", "multislerp"):
-            spec["weights"] = {"base": 0.5, "ja-en": 0.25, "en-ja": 0.25} if method == "linear" else {"ja-en": 0.5, "en-ja": 0.5}
+            spec["weights"] = {"base": 0.5, "ja-en": 0.25, "en-ja": 0.25} if method == "linear" else {"ja-en": 0.5, "en-ja": 0.5}  # noqa: E501
         out = tmp_path / method
         merge(method, spec, models, out)
         merged = tensors(out)

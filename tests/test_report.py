@@ -77,7 +77,7 @@ def test_the_shipped_reference_is_the_papers_tables_exactly():
 
 
 @pytest.mark.parametrize("text, message", [
-    ("table1:\n  Base:\n    base: {AVG: 0.4, ja-en BLUE: 1}\n", r"table1\.Base\.base: 'ja-en BLUE' is not a Table 1 column"),
+    ("table1:\n  Base:\n    base: {AVG: 0.4, ja-en BLUE: 1}\n", r"table1\.Base\.base: 'ja-en BLUE' is not a Table 1 column"),  # noqa: E501
     ("table1:\n  Base:\n    base: {AVG: high}\n", r"table1\.Base\.base\.AVG: 'high' is not a number"),
     ("table2:\n  Base:\n    Linear: {AVG: 0.4, BLEU: 3}\n", r"table2\.Base\.Linear: unknown score\(s\) \['BLEU'\]"),
     ("tables: {}\n", r"unknown key\(s\) \['tables'\]"),

@@ -197,7 +197,7 @@ def train_in_child(data, out, hp, prologue: str = "") -> subprocess.CompletedPro
         "import wasurenai.train as T\n"
         "import wasurenai.train.loop as L\n" + prologue +
         f"T.train({str(data.bin)!r}, {str(data.meta)!r}, {str(data.tok)!r}, {str(out)!r},"
-        f" json.loads({json.dumps(json.dumps(hp))}), architecture=json.loads({json.dumps(json.dumps(ARCH))}), threads=1)\n"
+        f" json.loads({json.dumps(json.dumps(hp))}), architecture=json.loads({json.dumps(json.dumps(ARCH))}), threads=1)\n"  # noqa: E501
     )
     return subprocess.run([sys.executable, "-c", code], env=child_env(), capture_output=True,
                           text=True, timeout=600)

@@ -8,10 +8,13 @@ dropped. Memory stays at one batch plus one window, whatever the corpus size.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 from tokenizers import Tokenizer
+
+if TYPE_CHECKING:
+    from wasurenai.jobs import TokenizeJob
 
 from wasurenai.common import (
     WorkflowError, atomic_open, get_logger, read_json, read_texts, write_json,

@@ -230,7 +230,8 @@ def _distinguishable(entry: dict, metric: str) -> str:
             return "n/a (no interval)"
         return (f"{'yes' if yes else 'no'} ({fmt_signed(diff, k)} "
                 f"[{fmt_signed(iv[0], k)}, {fmt_signed(iv[1], k)}])")
-    parts = [f"from the base model: {say(pick['gain_over_base'], pick['gain_interval'], pick['distinguishable_from_base'])}"]
+    vs_base = say(pick['gain_over_base'], pick['gain_interval'], pick['distinguishable_from_base'])
+    parts = [f"from the base model: {vs_base}"]
     runner = entry.get("vs_runner_up")
     if runner:
         parts.append(f"from the runner-up {runner['label']}: "

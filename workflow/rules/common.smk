@@ -115,16 +115,19 @@ def reference_outputs():
 def training_runs():
     """Every model whose directory holds a train_log.csv: the CPT runs and the demo bases."""
     bases = RESOLVED.bases
-    runs = [{"base": b, "label": bases[b].label, "run": d, "kind": "cpt"}
-            for b in BASES for d in DIRECTIONS]
-    runs += [{"base": b, "label": bases[b].label, "run": bases[b].demo, "kind": "demo"}
-             for b in RESOLVED.demo_bases]
+    runs = [{"base": b, "label": bases[b].label, "run": d, "kind": "cpt"} for b in BASES for d in DIRECTIONS]
+    runs += [{"base": b, "label": bases[b].label, "run": bases[b].demo, "kind": "demo"} for b in RESOLVED.demo_bases]
     return runs
 
 
 def report_targets():
-    targets = [*rules.aggregate.output, *rules.plot_tradeoff.output, *rules.plot_retention.output,
-               *rules.recommend.output, *rules.plot_training.output]
+    targets = [
+        *rules.aggregate.output,
+        *rules.plot_tradeoff.output,
+        *rules.plot_retention.output,
+        *rules.recommend.output,
+        *rules.plot_training.output,
+    ]
     if RESOLVED.sweeps:
         targets += rules.plot_sweeps.output
     return targets

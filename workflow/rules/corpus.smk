@@ -7,12 +7,12 @@ rule prepare_corpus:
     output:
         text=f"{RESULTS}/corpus/{{direction}}.jsonl",
         report=f"{RESULTS}/corpus/{{direction}}.report.json",
-    params:
-        cfg=config["corpus"],
     log:
         f"{RESULTS}/logs/prepare_corpus/{{direction}}.log",
     conda:
         "../../envs/core.yaml"
+    params:
+        cfg=config["corpus"],
     script:
         "../scripts/prepare_corpus.py"
 
@@ -24,11 +24,11 @@ rule tokenize:
     output:
         bin=f"{RESULTS}/tokens/{{tokenizer}}/{{dataset}}.bin",
         meta=f"{RESULTS}/tokens/{{tokenizer}}/{{dataset}}.json",
-    params:
-        window=config["tokenize"]["window"],
     log:
         f"{RESULTS}/logs/tokenize/{{tokenizer}}/{{dataset}}.log",
     conda:
         "../../envs/core.yaml"
+    params:
+        window=config["tokenize"]["window"],
     script:
         "../scripts/tokenize_corpus.py"

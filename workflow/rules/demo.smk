@@ -14,12 +14,12 @@ rule synthesize_data:
         corpus=f"{SYNTH}/jparacrawl.tsv",
         monolingual=f"{SYNTH}/monolingual.jsonl",
         datasets=directory(SYNTH_DATASETS),
-    params:
-        cfg=config["synthetic"],
     log:
         f"{RESULTS}/logs/synthesize_data.log",
     conda:
         "../../envs/core.yaml"
+    params:
+        cfg=config["synthetic"],
     script:
         "../scripts/synthesize_data.py"
 
@@ -31,13 +31,13 @@ rule demo_tokenizer:
         datasets=rules.synthesize_data.output.datasets,
     output:
         directory(f"{RESULTS}/models/demo/tokenizer"),
-    params:
-        vocab_size=config["demo"]["tokenizer"]["vocab_size"],
-        train_dir=SYNTH_TRAIN,
     log:
         f"{RESULTS}/logs/demo_tokenizer.log",
     conda:
         "../../envs/core.yaml"
+    params:
+        vocab_size=config["demo"]["tokenizer"]["vocab_size"],
+        train_dir=SYNTH_TRAIN,
     script:
         "../scripts/demo_tokenizer.py"
 
@@ -49,19 +49,17 @@ rule demo_texts:
     output:
         pretrain=f"{RESULTS}/corpus/demo-pretrain.jsonl",
         instruct=f"{RESULTS}/corpus/demo-instruct.jsonl",
-    params:
-        train_dir=SYNTH_TRAIN,
-        # the base sees every task's train split; Instruct is tuned on the general tasks only
-        pretrain_datasets=EVAL.datasets,
-        instruct_datasets=[
-            d for d in EVAL.datasets if d not in config["evaluation"]["translation"].values()
-        ],
-        num_few_shots=config["evaluation"]["num_few_shots"],
-        seed=config["synthetic"]["seed"],
     log:
         f"{RESULTS}/logs/demo_texts.log",
     conda:
         "../../envs/core.yaml"
+    params:
+        train_dir=SYNTH_TRAIN,
+        # the base sees every task's train split; Instruct is tuned on the general tasks only
+        pretrain_datasets=EVAL.datasets,
+        instruct_datasets=[d for d in EVAL.datasets if d not in config["evaluation"]["translation"].values()],
+        num_few_shots=config["evaluation"]["num_few_shots"],
+        seed=config["synthetic"]["seed"],
     script:
         "../scripts/demo_texts.py"
 
@@ -71,19 +69,17 @@ rule build_demo_base:
         unpack(demo_base_inputs),
     output:
         directory(f"{RESULTS}/models/base/{{base}}"),
-    params:
-        hp=lambda w: RESOLVED.hyperparameters[RESOLVED.bases[w.base].demo],
-        architecture=lambda w: (
-            config["demo"]["architecture"] if RESOLVED.bases[w.base].demo == "pretrain" else None
-        ),
     log:
         log=f"{RESULTS}/logs/build_demo_base/{{base}}.log",
         metrics=f"{RESULTS}/logs/build_demo_base/{{base}}.csv",
     benchmark:
         f"{RESULTS}/benchmarks/build_demo_base/{{base}}.tsv"
-    threads: 8
     conda:
         "../../envs/train.yaml"
+    threads: 8
+    params:
+        hp=lambda w: RESOLVED.hyperparameters[RESOLVED.bases[w.base].demo],
+        architecture=lambda w: (config["demo"]["architecture"] if RESOLVED.bases[w.base].demo == "pretrain" else None),
     script:
         "../scripts/build_demo_base.py"
 
@@ -95,6 +91,13 @@ rule demo_comet:
         datasets=rules.synthesize_data.output.datasets,
     output:
         directory(demo_comet_dir(RESULTS)),
+    log:
+        f"{RESULTS}/logs/demo_comet.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/demo_comet.tsv"
+    conda:
+        "../../envs/evaluate.yaml"
+    threads: 1
     params:
         encoder=EVAL.comet_demo["encoder"],
         seed=EVAL.comet_demo["seed"],
@@ -102,14 +105,8 @@ rule demo_comet:
         # relative to input.datasets (the synthesized root)
         train_sets=[
             str(dataset_path(split_dir("", "train"), e))
-            for e in config["evaluation"]["translation"].values() if isinstance(e, str)
+            for e in config["evaluation"]["translation"].values()
+            if isinstance(e, str)
         ],
-    log:
-        f"{RESULTS}/logs/demo_comet.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/demo_comet.tsv"
-    threads: 1
-    conda:
-        "../../envs/evaluate.yaml"
     script:
         "../scripts/demo_comet.py"

@@ -6,18 +6,18 @@ rule evaluate:
         unpack(evaluate_inputs),
     output:
         f"{RESULTS}/eval/{{base}}/{{model}}.json",
-    params:
-        cfg=EVAL.section,
     log:
         f"{RESULTS}/logs/evaluate/{{base}}/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/evaluate/{{base}}/{{model}}.tsv"
-    threads: 8
-    resources:
-        gpu=1,
     wildcard_constraints:
         model="[^/]+",
     conda:
         "../../envs/evaluate.yaml"
+    threads: 8
+    resources:
+        gpu=1,
+    params:
+        cfg=EVAL.section,
     script:
         "../scripts/evaluate.py"

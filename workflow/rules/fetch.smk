@@ -9,12 +9,12 @@ for _base, _spec in config["bases"].items():
                 f"fetch_base_{_base}"
             output:
                 directory(_spec["path"]),
-            params:
-                repo_id=_spec["hub"],
-            localrule: True
             log:
                 f"{RESULTS}/logs/fetch_base/{_base}.log",
+            localrule: True
             conda:
                 "../../envs/core.yaml"
+            params:
+                repo_id=_spec["hub"],
             script:
                 "../scripts/fetch_base.py"

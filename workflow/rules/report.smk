@@ -5,6 +5,7 @@
 # Seconds of work each: they run in the main Snakemake process, never as cluster jobs.
 # Their helpers (tables_report, reference_outputs, training_runs, ...) live in common.smk.
 
+
 localrules:
     aggregate,
     plot_sweeps,
@@ -16,9 +17,10 @@ localrules:
 
 rule aggregate:
     input:
-        evals=[f"{RESULTS}/eval/{run['base']}/{run['model']}.json" for run in eval_runs()],
         **({"reference": REFERENCE} if REFERENCE else {}),
+        evals=[f"{RESULTS}/eval/{run['base']}/{run['model']}.json" for run in eval_runs()],
     output:
+        **reference_outputs(),
         table1_md=f"{TABLES_DIR}/table1.md",
         table1_csv=f"{TABLES_DIR}/table1.csv",
         table1_tex=f"{TABLES_DIR}/table1.tex",
@@ -37,21 +39,23 @@ rule aggregate:
         table1_pm_csv=f"{TABLES_DIR}/table1_pm.csv",
         table2_pm_md=f"{TABLES_DIR}/table2_pm.md",
         table2_pm_csv=f"{TABLES_DIR}/table2_pm.csv",
-        **reference_outputs(),
-    params:
-        runs=eval_runs(),
-        bases={b: base.label for b, base in RESOLVED.bases.items()},
-        merges={m: spec["label"] for m, spec in config["merges"].items()},
-        sweeps={m: {"sweep": s["sweep"], "point": s["point"], "label": s["label"]}
-                for m, s in ALL_MERGES.items() if "sweep" in s},
-        directions=DIRECTIONS,
-        table1_merge=RESOLVED.report["table1_merge"],
-        categories=EVAL.categories,
-        intervals=RESOLVED.report["intervals"],
     log:
         f"{RESULTS}/logs/aggregate.log",
     conda:
         "../../envs/report.yaml"
+    params:
+        runs=eval_runs(),
+        bases={b: base.label for b, base in RESOLVED.bases.items()},
+        merges={m: spec["label"] for m, spec in config["merges"].items()},
+        sweeps={
+            m: {"sweep": s["sweep"], "point": s["point"], "label": s["label"]}
+            for m, s in ALL_MERGES.items()
+            if "sweep" in s
+        },
+        directions=DIRECTIONS,
+        table1_merge=RESOLVED.report["table1_merge"],
+        categories=EVAL.categories,
+        intervals=RESOLVED.report["intervals"],
     script:
         "../scripts/aggregate.py"
 
@@ -63,13 +67,13 @@ rule plot_sweeps:
     output:
         png=report(f"{FIGURES_DIR}/figure2.png", caption="../report/figure2.rst", category="2. Figure 2"),
         svg=f"{FIGURES_DIR}/figure2.svg",
-    params:
-        sweeps={n: {"label": s["label"], "method": s["method"]} for n, s in RESOLVED.sweeps.items()},
-        directions=DIRECTIONS,
     log:
         f"{RESULTS}/logs/plot_sweeps.log",
     conda:
         "../../envs/report.yaml"
+    params:
+        sweeps={n: {"label": s["label"], "method": s["method"]} for n, s in RESOLVED.sweeps.items()},
+        directions=DIRECTIONS,
     script:
         "../scripts/plot_sweeps.py"
 
@@ -111,18 +115,19 @@ rule recommend:
     output:
         md=f"{TABLES_DIR}/recommendation.md",
         json=f"{TABLES_DIR}/recommendation.json",
-        html=report(f"{TABLES_DIR}/recommendation.html", caption="../report/recommendation.rst",
-                    category="3. Beyond the paper"),
+        html=report(
+            f"{TABLES_DIR}/recommendation.html", caption="../report/recommendation.rst", category="3. Beyond the paper"
+        ),
+    log:
+        f"{RESULTS}/logs/recommend.log",
+    conda:
+        "../../envs/report.yaml"
     params:
         budget=RESOLVED.report["budget"],
         directions=DIRECTIONS,
         runs=eval_runs(),
         categories=EVAL.categories,
         intervals=RESOLVED.report["intervals"],
-    log:
-        f"{RESULTS}/logs/recommend.log",
-    conda:
-        "../../envs/report.yaml"
     script:
         "../scripts/recommend.py"
 
@@ -133,11 +138,11 @@ rule plot_training:
     output:
         png=report(f"{FIGURES_DIR}/training_loss.png", caption="../report/training_loss.rst", category="4. Training"),
         svg=f"{FIGURES_DIR}/training_loss.svg",
-    params:
-        runs=training_runs(),
     log:
         f"{RESULTS}/logs/plot_training.log",
     conda:
         "../../envs/report.yaml"
+    params:
+        runs=training_runs(),
     script:
         "../scripts/plot_training.py"

@@ -11,17 +11,17 @@ rule continual_pretrain:
         meta=lambda w: f"{RESULTS}/tokens/{RESOLVED.bases[w.base].tokenizer}/{w.direction}.json",
     output:
         directory(f"{RESULTS}/models/cpt/{{base}}/{{direction}}"),
-    params:
-        hp=RESOLVED.hyperparameters["cpt"],
     log:
         log=f"{RESULTS}/logs/continual_pretrain/{{base}}/{{direction}}.log",
         metrics=f"{RESULTS}/logs/continual_pretrain/{{base}}/{{direction}}.csv",  # rewritten every log_every steps
     benchmark:
         f"{RESULTS}/benchmarks/continual_pretrain/{{base}}/{{direction}}.tsv"
+    conda:
+        "../../envs/train.yaml"
     threads: 8
     resources:
         gpu=1,
-    conda:
-        "../../envs/train.yaml"
+    params:
+        hp=RESOLVED.hyperparameters["cpt"],
     script:
         "../scripts/continual_pretrain.py"
