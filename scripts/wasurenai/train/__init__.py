@@ -12,14 +12,14 @@ four parts:
 ``distributed`` gives an unlaunched run its one-process group.
 """
 from wasurenai.train.hyperparameters import (
-    HP_DEFAULTS, deepspeed_config, lr_at, total_steps, validate_hp,
+    deepspeed_config, hp_defaults, lr_at, total_steps, validate_hp,
 )
 from wasurenai.train.launch import _free_port, launch, launch_command, main, processes_per_node
 from wasurenai.train.loop import train, train_step, window_order
 from wasurenai.train.model import build_model, check_data, copy_tokenizer_files
 
 __all__ = [
-    "HP_DEFAULTS", "_free_port", "build_model", "check_data", "copy_tokenizer_files",
+    "hp_defaults", "_free_port", "build_model", "check_data", "copy_tokenizer_files",
     "deepspeed_config", "launch", "launch_command", "lr_at", "main", "processes_per_node",
     "total_steps", "train", "train_step", "validate_hp", "window_order",
 ]

@@ -16,9 +16,6 @@ from pathlib import Path
 from wasurenai.common import WorkflowError
 
 SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
-# The optional keys (the schema's train_section without cpt's required ones) and their
-# values when left out.
-HP_DEFAULTS = {"checkpoint_every": 0, "activation_checkpointing": False, "peak_tflops": None}
 
 
 @lru_cache(maxsize=1)
@@ -37,6 +34,12 @@ def required_keys() -> list[str]:
     return next(part["required"] for part in hp_schema()["allOf"] if "required" in part)
 
 
+def hp_defaults() -> dict:
+    """The optional keys' values when left out: the schema's defaults under ``cpt``."""
+    part = next(part for part in hp_schema()["allOf"] if "required" in part)
+    return {k: v["default"] for k, v in part.get("properties", {}).items() if "default" in v}
+
+
 def validate_hp(hp: dict, world_size: int = 1) -> dict:
     """A checked copy of ``hp`` with the optional keys' defaults filled in; errors name
     the ``hp.<key>``."""
@@ -45,7 +48,7 @@ def validate_hp(hp: dict, world_size: int = 1) -> dict:
     missing = [k for k in required_keys() if k not in hp]
     if missing:
         raise WorkflowError(f"training hp: missing keys {missing} (fill them from config key cpt)")
-    hp = {**hp, **{k: v for k, v in HP_DEFAULTS.items() if k not in hp}}
+    hp = {**hp, **{k: v for k, v in hp_defaults().items() if k not in hp}}
     errors = sorted(jsonschema.Draft202012Validator(hp_schema()).iter_errors(hp),
                     key=lambda e: list(e.absolute_path))
     for err in errors:
