@@ -11,6 +11,10 @@ import math
 from pathlib import Path
 from types import SimpleNamespace
 
+from snakemake.io import Namedlist
+
+from wasurenai.jobs import AggregateJob
+
 BASES = {"llm-jp-3-3.7b": "Base", "llm-jp-3-3.7b-instruct": "Instruct"}
 DIRECTIONS = ["ja-en", "en-ja"]
 MERGES = {"linear": "Linear", "ties": "TIES", "dare": "DARE", "ties-dare": "TIES-DARE"}
@@ -120,7 +124,7 @@ REFERENCE_OUTPUTS = {f"{t}_ref_{e}": f"{t}_vs_reference.{e}" for t in ("table1",
 
 
 def aggregate_job(tmp: Path, res: dict, reference: str | None = None, sweeps: bool = True):
-    """A Snakemake-like job object for wasurenai.aggregate.main over ``res``."""
+    """The AggregateJob of a Snakemake-like rule over ``res``, for wasurenai.aggregate.main."""
     runs, evals = [], []
     for (base, model), data in res.items():
         path = tmp / "eval" / base / f"{model}.json"
@@ -132,10 +136,11 @@ def aggregate_job(tmp: Path, res: dict, reference: str | None = None, sweeps: bo
     inputs = {"evals": evals, **({"reference": reference} if reference else {})}
     points = {p: {k: v for k, v in info.items() if k != "method"}
               for p, info in sweep_points().items()} if sweeps else {}
-    return SimpleNamespace(
-        input=SimpleNamespace(**inputs),
-        output=Outputs(**{k: str(tmp / "tables" / v) for k, v in names.items()}),
-        params=SimpleNamespace(runs=runs, bases=BASES, merges=MERGES, directions=DIRECTIONS,
-                               table1_merge="linear", sweeps=points),
+    return AggregateJob.from_snakemake(SimpleNamespace(
+        input=Namedlist(fromdict=inputs),
+        output=Namedlist(fromdict={k: str(tmp / "tables" / v) for k, v in names.items()}),
+        params=Namedlist(fromdict={"runs": runs, "bases": BASES, "merges": MERGES,
+                                   "directions": DIRECTIONS, "table1_merge": "linear",
+                                   "sweeps": points}),
         log=[str(tmp / "logs" / "aggregate.log")],
-    )
+    ))

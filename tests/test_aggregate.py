@@ -5,9 +5,11 @@ import json
 from types import SimpleNamespace
 
 import pytest
+from snakemake.io import Namedlist
 
 from wasurenai.aggregate import fmt, main
 from wasurenai.common import WorkflowError
+from wasurenai.jobs import AggregateJob
 
 BASES = {"tiny": "Base", "tiny-instruct": "Instruct"}
 MERGES = {"linear": "Linear", "ties": "TIES"}
@@ -39,17 +41,17 @@ def smk_for(tmp_path, results):
         runs.append({"base": base, "model": model})
         evals.append(str(path))
     return SimpleNamespace(
-        input=SimpleNamespace(evals=evals),
-        output=SimpleNamespace(**{t: str(tmp_path / "tables" / t.replace("_", ".")) for t in TABLES}),
-        params=SimpleNamespace(runs=runs, bases=BASES, merges=MERGES, directions=["ja-en", "en-ja"],
-                               table1_merge="linear"),
+        input=Namedlist(fromdict={"evals": evals}),
+        output=Namedlist(fromdict={t: str(tmp_path / "tables" / t.replace("_", ".")) for t in TABLES}),
+        params=Namedlist(fromdict={"runs": runs, "bases": BASES, "merges": MERGES,
+                                   "directions": ["ja-en", "en-ja"], "table1_merge": "linear"}),
         log=[str(tmp_path / "aggregate.log")],
     )
 
 
 def run(tmp_path, results):
     smk = smk_for(tmp_path, results)
-    main(smk)
+    main(AggregateJob.from_snakemake(smk))
     return {t: (tmp_path / "tables" / t.replace("_", ".")).read_text() for t in TABLES}
 
 
@@ -179,7 +181,7 @@ def test_a_missing_run_or_a_bad_file_fails_naming_it(tmp_path):
     with open(smk.input.evals[3], "w") as fh:
         fh.write("{not json")
     with pytest.raises(WorkflowError, match="linear.json: not a readable evaluation JSON"):
-        main(smk)
+        main(AggregateJob.from_snakemake(smk))
     assert not (tmp_path / "b" / "tables" / "table1.csv").exists()
 
 

@@ -11,6 +11,7 @@ import pytest
 from helpers_eval import EVAL_CFG, min_top2_gap, write_dataset, write_datasets
 from wasurenai import evaluation as E
 from wasurenai.common import WorkflowError
+from wasurenai.jobs import EvaluateJob
 from wasurenai.llm_jp_eval import build_prompt, load_dataset
 from wasurenai.metrics import MetricSuite, load_bert_scorer
 
@@ -191,7 +192,7 @@ def test_main_writes_schema(model_dir, data_dir, tmp_path):
         log=[str(tmp_path / "e.log")],
         wildcards=SimpleNamespace(base="tiny", model="base"), threads=1,
     )
-    E.main(smk)
+    E.main(EvaluateJob.from_snakemake(smk))
     res = json.loads(out.read_text())
     assert [p.name for p in out.parent.iterdir()] == ["base.json"]  # no temp leftovers
     assert set(res) == {

@@ -98,7 +98,7 @@ def test_reference_values_and_deltas_stand_beside_ours(tmp_path):
     res[("llm-jp-3-3.7b", "ja-en")]["translation"]["ja-en"]["bleu"] = 15.04  # the paper: 16.8
     job = H.aggregate_job(tmp_path, res, reference=str(PAPER_YAML), sweeps=False)
     aggregate(job)
-    t2 = Path(job.output.table2_ref_md).read_text()
+    t2 = Path(job.outputs["table2_ref_md"]).read_text()
     assert t2.splitlines()[:8] == [
         "| base     | source   | base model    | Linear        | TIES           | DARE          | TIES-DARE     |",
         "|----------|----------|---------------|---------------|----------------|---------------|---------------|",
@@ -110,13 +110,13 @@ def test_reference_values_and_deltas_stand_beside_ours(tmp_path):
         "| Instruct | Δ        | 0.000 / 0.000 | 0.000 / 0.000 | +0.006 / 0.000 | 0.000 / 0.000 | 0.000 / 0.000 |",
     ]
     assert "- Δ = ours - paper, on the displayed values" in t2
-    t1 = pd.read_csv(job.output.table1_ref_csv, dtype=str)
+    t1 = pd.read_csv(job.outputs["table1_ref_csv"], dtype=str)
     row = t1[(t1["model"] == "ja-en") & (t1["base"] == "Base")]
     assert list(row["source"]) == ["ours", "paper", "Δ"]
     assert list(row["ja-en BLEU"]) == ["15.0", "16.8", "-1.80"]
-    tex = Path(job.output.table1_ref_tex).read_text()
+    tex = Path(job.outputs["table1_ref_tex"]).read_text()
     assert r" &  & $\Delta$ & 0.000 & 0.000 & 0.000 & $-$1.80 &" in tex
-    assert "<td class=\"txt\">paper</td>" in Path(job.output.table1_ref_html).read_text()
+    assert "<td class=\"txt\">paper</td>" in Path(job.outputs["table1_ref_html"]).read_text()
 
 
 def test_rows_the_reference_lacks_read_na_with_a_note(tmp_path):
@@ -125,11 +125,11 @@ def test_rows_the_reference_lacks_read_na_with_a_note(tmp_path):
                                    "table2": {"Other": {"Linear": {"AVG": 0.1}}}}))
     job = H.aggregate_job(tmp_path, H.results(sweeps=False), reference=str(ref), sweeps=False)
     aggregate(job)
-    t1 = Path(job.output.table1_ref_md).read_text()
+    t1 = Path(job.outputs["table1_ref_md"]).read_text()
     assert "| Base     | base            | theirs   | 0.300  | n/a   |" in t1
     assert "| Base     | base            | Δ        | +0.095 | n/a   |" in t1
     assert "- not in the reference (theirs): Base / ja-en, Base / en-ja," in t1
-    t2 = Path(job.output.table2_ref_md).read_text()
+    t2 = Path(job.outputs["table2_ref_md"]).read_text()
     assert "- in the reference (theirs) but not in our table: Other" in t2
 
 
@@ -138,7 +138,7 @@ def test_rows_the_reference_lacks_read_na_with_a_note(tmp_path):
 def scores(tmp_path, sweeps=True) -> pd.DataFrame:
     job = H.aggregate_job(tmp_path, H.results(sweeps=sweeps), sweeps=sweeps)
     aggregate(job)
-    return pd.read_csv(job.output.scores_csv, dtype={"sweep": str}).fillna({"sweep": ""})
+    return pd.read_csv(job.outputs["scores_csv"], dtype={"sweep": str}).fillna({"sweep": ""})
 
 
 def test_pareto_front():

@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 from sacrebleu.metrics import BLEU
 from sacrebleu.significance import _bootstrap_resample
+from snakemake.io import Namedlist
 
 from wasurenai import metrics as M
 from wasurenai import stats as S
 from wasurenai.common import WorkflowError
+from wasurenai.jobs import AggregateJob
 
 CATEGORIES = {"MR": [("arith", None)], "QA": [("qa", "char_f1"), ("qa2", None)],
               "STS": [("sts", "pearson")], "CG": [("code", "code_exec")]}
@@ -154,7 +156,7 @@ def test_aggregate_writes_every_interval_and_refuses_old_evaluations(tmp_path):
     path.write_text(json.dumps({"AVG": 0.3, "MT": 0.4,
                                 "datasets": {"jnli": {"n": 5, "metrics": {"exact_match": 0.4}}}}))
     with pytest.raises(WorkflowError, match=rf"{path}: no per-sample scores for jnli"):
-        load_results([{"base": "b", "model": "base"}], [str(path)])
+        load_results({("b", "base"): str(path)})
 
 
 class Outputs(SimpleNamespace):
@@ -182,10 +184,10 @@ def run_aggregate(tmp_path, results):
         runs.append({"base": base, "model": model})
         evals.append(str(path))
     out = {n: str(tmp_path / "t" / n.replace("_md", ".md").replace("_csv", ".csv")) for n in AGG_OUT}
-    smk = SimpleNamespace(input=SimpleNamespace(evals=evals), output=Outputs(**out),
+    smk = SimpleNamespace(input=Namedlist(fromdict={"evals": evals}), output=Namedlist(fromdict=out),
                           log=[str(tmp_path / "a.log")],
-                          params=SimpleNamespace(runs=runs, table1_merge="linear", **PARAMS))
-    main(smk)
+                          params=Namedlist(fromdict={"runs": runs, "table1_merge": "linear", **PARAMS}))
+    main(AggregateJob.from_snakemake(smk))
     return out, smk
 
 

@@ -19,7 +19,8 @@ import json
 import pandas as pd
 
 from . import tables
-from .common import WorkflowError, atomic_open, first_log, get_logger, read_json
+from .common import WorkflowError, atomic_open, get_logger, read_json
+from .jobs import AggregateJob
 from .llm_jp_eval import ZEROED
 from .reference import compare, load_reference
 from .stats import DEFAULTS as INTERVAL_DEFAULTS
@@ -27,12 +28,12 @@ from .stats import base_intervals, check_samples
 from .testsets import languages
 from .tables import METRIC_COLUMNS, NA, PART_SEP, SIG_MARK, ZERO_MARK, finite, fmt, parts
 
-def load_results(runs: list[dict], paths: list[str]) -> dict[tuple[str, str], dict]:
-    """{(base, model): evaluation JSON}; unreadable or malformed files fail naming the file."""
-    if len(runs) != len(paths):
-        raise WorkflowError(f"aggregate: {len(paths)} evaluation files for {len(runs)} runs")
+
+def load_results(evals: dict[tuple[str, str], str]) -> dict[tuple[str, str], dict]:
+    """{(base, model): evaluation JSON} from {(base, model): its path}; unreadable or
+    malformed files fail naming the file."""
     results = {}
-    for run, path in zip(runs, paths):
+    for run, path in evals.items():
         try:
             res = read_json(path)
         except (OSError, json.JSONDecodeError) as err:
@@ -44,7 +45,7 @@ def load_results(runs: list[dict], paths: list[str]) -> dict[tuple[str, str], di
             value = res.get(key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
                 raise WorkflowError(f"{path}: {key} is not a number or null: {value!r}")
-        results[(run["base"], run["model"])] = res
+        results[run] = res
     return results
 
 
@@ -342,8 +343,8 @@ def pm_table(df: pd.DataFrame, lookup: dict, key, scores: list[str]) -> tuple[pd
     return shown, pd.DataFrame(csv)
 
 
-def _out(smk, name):
-    return getattr(smk.output, name, None)
+def _out(job: AggregateJob, name):
+    return job.outputs.get(name)
 
 
 def _table1_key(row, col, k):
@@ -354,14 +355,14 @@ def _table2_key(row, col, k):
     return row["base"], col, ("AVG", "MT")[k]
 
 
-def write_interval_tables(smk, results: dict, bases: dict, merges: dict, models: list[str],
+def write_interval_tables(job: AggregateJob, results: dict, bases: dict, merges: dict, models: list[str],
                           t1: pd.DataFrame, t2: pd.DataFrame) -> tuple:
     """Write intervals.csv and the ± variants of Tables 1 and 2; return (intervals, Table 1
     and Table 2 with SIG_MARK on their significant cells, the significance note)."""
-    settings = dict(smk.params.intervals)
-    intervals = intervals_table(results, bases, models, dict(smk.params.categories),
-                                list(smk.params.directions), settings)
-    with atomic_open(smk.output.intervals_csv) as fh:
+    settings = job.intervals
+    intervals = intervals_table(results, bases, models, job.categories,
+                                job.directions, settings)
+    with atomic_open(job.outputs["intervals_csv"]) as fh:
         intervals.to_csv(fh, index=False)
     look1 = interval_lookup(intervals, bases, {m: model_label(m, merges) for m in models})
     look2 = interval_lookup(intervals, bases, {**merges, "base": "base model"})
@@ -371,51 +372,51 @@ def write_interval_tables(smk, results: dict, bases: dict, merges: dict, models:
     for name, df, look, scores, key in (("table1", t1, look1, t1_scores, _table1_key),
                                         ("table2", t2, look2, t2_scores, _table2_key)):
         shown, csv = pm_table(df, look, key, scores)
-        write_table(shown, smk.output[f"{name}_pm_md"], smk.output[f"{name}_pm_csv"],
+        write_table(shown, job.outputs[f"{name}_pm_md"], job.outputs[f"{name}_pm_csv"],
                     ["±: half the width of the paired bootstrap interval; the bounds are in "
                      "the CSV", *sig_notes], csv_df=csv)
     return intervals, t1, t2, sig_notes
 
 
-def write_paper_tables(smk, t1: pd.DataFrame, t2: pd.DataFrame, tc: pd.DataFrame,
+def write_paper_tables(job: AggregateJob, t1: pd.DataFrame, t2: pd.DataFrame, tc: pd.DataFrame,
                        notes: tuple[Notes, Notes, Notes], sig_notes: list[str]) -> None:
     """Tables 1 and 2 and the category table, with their notes."""
     notes1, notes2, notes_c = notes
-    write_table(t1, smk.output.table1_md, smk.output.table1_csv, notes1.lines() + sig_notes,
-                mark_columns=list(t1.columns[2:]), tex_path=_out(smk, "table1_tex"),
-                html_path=_out(smk, "table1_html"), title="Table 1")
-    write_table(t2, smk.output.table2_md, smk.output.table2_csv, notes2.lines() + sig_notes,
-                mark_columns=list(t2.columns[1:]), tex_path=_out(smk, "table2_tex"),
-                html_path=_out(smk, "table2_html"), title="Table 2: AVG / MT", across="columns")
-    write_table(tc, smk.output.categories_md, smk.output.categories_csv, notes_c,
-                html_path=_out(smk, "categories_html"), title="Every llm-jp-eval category")
+    write_table(t1, job.outputs["table1_md"], job.outputs["table1_csv"], notes1.lines() + sig_notes,
+                mark_columns=list(t1.columns[2:]), tex_path=_out(job, "table1_tex"),
+                html_path=_out(job, "table1_html"), title="Table 1")
+    write_table(t2, job.outputs["table2_md"], job.outputs["table2_csv"], notes2.lines() + sig_notes,
+                mark_columns=list(t2.columns[1:]), tex_path=_out(job, "table2_tex"),
+                html_path=_out(job, "table2_html"), title="Table 2: AVG / MT", across="columns")
+    write_table(tc, job.outputs["categories_md"], job.outputs["categories_csv"], notes_c,
+                html_path=_out(job, "categories_html"), title="Every llm-jp-eval category")
 
 
-def write_figure_data(smk, results: dict, bases: dict, models: list[str], labels: dict,
+def write_figure_data(job: AggregateJob, results: dict, bases: dict, models: list[str], labels: dict,
                       sweeps: dict, intervals: pd.DataFrame | None) -> None:
     """sweeps.csv and scores.csv: the figures' data, with the intervals where computed."""
-    directions = list(smk.params.directions)
-    with atomic_open(smk.output.sweeps_csv) as fh:
+    directions = job.directions
+    with atomic_open(job.outputs["sweeps_csv"]) as fh:
         sweep = sweep_table(results, bases, sweeps, directions)
         add_intervals(sweep, intervals, {v: k for k, v in bases.items()}, "point").to_csv(
             fh, index=False)
-    if _out(smk, "scores_csv"):
-        with atomic_open(smk.output.scores_csv) as fh:
+    if _out(job, "scores_csv"):
+        with atomic_open(job.outputs["scores_csv"]) as fh:
             scores = scores_table(results, bases, models, labels, directions, sweeps)
             cats = {c[len("category:"):]: c for c in scores.columns if c.startswith("category:")}
             add_intervals(scores, intervals, {b: b for b in bases}, "model", cats).to_csv(
                 fh, index=False)
 
 
-def write_reference_tables(smk, reference: dict, t1: pd.DataFrame, t2: pd.DataFrame) -> None:
+def write_reference_tables(job: AggregateJob, reference: dict, t1: pd.DataFrame, t2: pd.DataFrame) -> None:
     """table{1,2}_vs_reference: ours, the reference's numbers and the deltas, row by row."""
     for name, ours, keys, scores in (("table1", t1, ["base", "model"], list(t1.columns[2:])),
                                      ("table2", t2, ["base"], list(t2.columns[1:]))):
         notes = [f"{reference['label']}: {reference['source']}"] if reference["source"] else []
         both = compare(ours, reference, name, keys, scores, notes)
-        write_table(both, smk.output[f"{name}_ref_md"], smk.output[f"{name}_ref_csv"], notes,
-                    tex_path=smk.output[f"{name}_ref_tex"],
-                    html_path=smk.output[f"{name}_ref_html"],
+        write_table(both, job.outputs[f"{name}_ref_md"], job.outputs[f"{name}_ref_csv"], notes,
+                    tex_path=job.outputs[f"{name}_ref_tex"],
+                    html_path=job.outputs[f"{name}_ref_html"],
                     title=f"{name.replace('table', 'Table ')}: ours, {reference['label']} "
                           "and the difference", group="base", blank_repeats=len(keys))
 
@@ -430,26 +431,24 @@ def log_tables(logger, results: dict, t1: pd.DataFrame, t2: pd.DataFrame,
                 t2.to_string(index=False), tc.to_string(index=False))
 
 
-def main(smk) -> None:
-    logger = get_logger("aggregate", first_log(smk))
-    reference_path = getattr(smk.input, "reference", None)
-    reference = load_reference(reference_path) if reference_path else None
-    results = load_results(list(smk.params.runs), [str(p) for p in smk.input.evals])
-    bases, merges = dict(smk.params.bases), dict(smk.params.merges)
-    models = list(dict.fromkeys(run["model"] for run in smk.params.runs))
-    sweeps = dict(getattr(smk.params, "sweeps", None) or {})
+def main(job: AggregateJob) -> None:
+    logger = get_logger("aggregate", job.log)
+    reference = load_reference(job.reference) if job.reference else None
+    results = load_results(job.evals)
+    bases, merges = job.bases, job.merges
+    models = list(dict.fromkeys(run["model"] for run in job.runs))
+    sweeps = job.sweeps
     labels = {**merges, **{m: info["label"] for m, info in sweeps.items()}}
     notes = Notes(), Notes(), Notes()
-    t1 = table1(results, bases, merges, list(smk.params.directions), smk.params.table1_merge,
-                notes[0])
+    t1 = table1(results, bases, merges, job.directions, job.table1_merge, notes[0])
     t2 = table2(results, bases, merges, notes[1])
     tc = category_table(results, bases, labels, models, notes[2])
     intervals, sig_notes = None, []
-    if _out(smk, "intervals_csv"):
-        intervals, t1, t2, sig_notes = write_interval_tables(smk, results, bases, merges,
+    if _out(job, "intervals_csv"):
+        intervals, t1, t2, sig_notes = write_interval_tables(job, results, bases, merges,
                                                              models, t1, t2)
-    write_paper_tables(smk, t1, t2, tc, notes, sig_notes)
-    write_figure_data(smk, results, bases, models, labels, sweeps, intervals)
+    write_paper_tables(job, t1, t2, tc, notes, sig_notes)
+    write_figure_data(job, results, bases, models, labels, sweeps, intervals)
     if reference:
-        write_reference_tables(smk, reference, t1, t2)
+        write_reference_tables(job, reference, t1, t2)
     log_tables(logger, results, t1, t2, tc)

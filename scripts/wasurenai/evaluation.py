@@ -23,7 +23,8 @@ import unicodedata
 from pathlib import Path
 from typing import Sequence
 
-from .common import WorkflowError, clean_text, first_log, get_logger, write_json
+from .common import WorkflowError, clean_text, get_logger, write_json
+from .jobs import EvaluateJob
 from .llm_jp_eval import (ZEROED, Dataset, Sample, build_prompt, dataset_path, few_shots,
                           load_dataset, missing_datasets, resolve_categories)
 from .metrics import NOT_EVALUATED, MetricSuite, bleu_from_stats, reduce_samples
@@ -443,13 +444,12 @@ def translation_scores(direction: str, task: Task | None, predictions: dict,
     return out
 
 
-def main(smk) -> None:
+def main(job: EvaluateJob) -> None:
     import torch
 
-    logger = get_logger("evaluate", first_log(smk))
-    cfg = dict(smk.params.cfg)
-    torch.set_num_threads(max(1, int(smk.threads)))
-    result = evaluate(smk.input.model, cfg["dataset_dir"], cfg, logger=logger)
-    result = {"base": smk.wildcards.base, "model": smk.wildcards.model, **result}
-    write_json(smk.output[0], result)
-    logger.info(f"AVG={result['AVG']} MT={result['MT']} -> {smk.output[0]}")
+    logger = get_logger("evaluate", job.log)
+    torch.set_num_threads(max(1, job.threads))
+    result = evaluate(job.model_dir, job.cfg["dataset_dir"], job.cfg, logger=logger)
+    result = {"base": job.base, "model": job.model, **result}
+    write_json(job.out, result)
+    logger.info(f"AVG={result['AVG']} MT={result['MT']} -> {job.out}")

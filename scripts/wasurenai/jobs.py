@@ -6,7 +6,7 @@ uses; a field a rule may leave out has its default here, so rules pass no placeh
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from wasurenai.common import WorkflowError, first_log
 
@@ -14,6 +14,15 @@ from wasurenai.common import WorkflowError, first_log
 def _named(entries, key: str, default=None):
     """Entry ``key`` of a Snakemake input/params/log/resources list a rule may leave out."""
     return dict(entries.items()).get(key, default)
+
+
+def _by_run(runs, paths) -> dict[tuple[str, str], str]:
+    """{(base, model): evaluation JSON}: ``paths`` are the evaluation inputs of ``runs``
+    (``params.runs``), in that order; the pairing is made here, once, by name."""
+    runs, paths = list(runs), [str(p) for p in paths]
+    if len(runs) != len(paths):
+        raise WorkflowError(f"{len(paths)} evaluation files for {len(runs)} runs")
+    return {(run["base"], run["model"]): path for run, path in zip(runs, paths)}
 
 
 @dataclass(frozen=True)
@@ -107,6 +116,26 @@ class SweepJob:
                    models={role: str(smk.input[role]) for role in smk.params.roles},
                    cfg=dict(smk.params.cfg), outputs=dict(zip(points, map(str, smk.output))),
                    threads=int(smk.threads), log=first_log(smk))
+
+
+@dataclass(frozen=True)
+class EvaluateJob:
+    """Rule evaluate: score ``input.model`` (model ``model`` of base ``base``) on the
+    datasets and translation sets of config ``evaluation`` (``params.cfg``)."""
+
+    base: str
+    model: str
+    model_dir: str
+    cfg: dict
+    out: str
+    threads: int = 1
+    log: str | None = None
+
+    @classmethod
+    def from_snakemake(cls, smk) -> EvaluateJob:
+        return cls(base=smk.wildcards.base, model=smk.wildcards.model,
+                   model_dir=str(smk.input.model), cfg=dict(smk.params.cfg),
+                   out=str(smk.output[0]), threads=int(smk.threads), log=first_log(smk))
 
 
 # --- corpus and demo data ----------------------------------------------------------------
@@ -297,10 +326,11 @@ class PlotTrainingJob:
 @dataclass(frozen=True)
 class RecommendJob:
     """Rule recommend: the merge to pick per base under the budget, with the paired
-    interval against the runner-up (``evals`` are the evaluation JSONs of ``runs``)."""
+    interval against the runner-up (``evals``: (base, model) -> the evaluation JSON of
+    that run of ``runs``)."""
 
     scores: str
-    evals: list[str]
+    evals: dict[tuple[str, str], str]
     runs: list[dict]
     budget: dict
     directions: list[str]
@@ -313,8 +343,43 @@ class RecommendJob:
 
     @classmethod
     def from_snakemake(cls, smk) -> RecommendJob:
-        return cls(scores=str(smk.input.scores), evals=[str(p) for p in smk.input.evals],
+        return cls(scores=str(smk.input.scores), evals=_by_run(smk.params.runs, smk.input.evals),
                    runs=list(smk.params.runs), budget=dict(smk.params.budget),
                    directions=list(smk.params.directions), categories=dict(smk.params.categories),
                    intervals=dict(smk.params.intervals), md=str(smk.output.md),
                    json=str(smk.output.json), html=str(smk.output.html), log=first_log(smk))
+
+
+@dataclass(frozen=True)
+class AggregateJob:
+    """Rule aggregate: Tables 1 and 2, the category table and the figures' data from the
+    evaluation JSONs (``evals``: (base, model) -> the JSON of that run of ``runs``).
+
+    ``outputs`` are the rule's named outputs; the interval tables are written when it
+    names ``intervals_csv``, the comparison tables when it has ``reference``."""
+
+    evals: dict[tuple[str, str], str]
+    runs: list[dict]
+    bases: dict  # base -> label
+    merges: dict  # merge -> label
+    directions: list[str]
+    table1_merge: str
+    outputs: dict[str, str]
+    sweeps: dict = field(default_factory=dict)  # grid point -> {sweep, point, label}
+    categories: dict = field(default_factory=dict)
+    intervals: dict = field(default_factory=dict)
+    reference: str | None = None
+    log: str | None = None
+
+    @classmethod
+    def from_snakemake(cls, smk) -> AggregateJob:
+        reference = _named(smk.input, "reference")
+        return cls(evals=_by_run(smk.params.runs, smk.input.evals), runs=list(smk.params.runs),
+                   bases=dict(smk.params.bases), merges=dict(smk.params.merges),
+                   directions=list(smk.params.directions),
+                   table1_merge=str(smk.params.table1_merge),
+                   outputs={name: str(path) for name, path in smk.output.items()},
+                   sweeps=dict(_named(smk.params, "sweeps") or {}),
+                   categories=dict(_named(smk.params, "categories") or {}),
+                   intervals=dict(_named(smk.params, "intervals") or {}),
+                   reference=str(reference) if reference else None, log=first_log(smk))

@@ -59,7 +59,6 @@ def runner_up_intervals(rec: dict, job: RecommendJob) -> None:
     from .stats import DEFAULTS, pair_interval
     from .testsets import languages
 
-    paths = {(r["base"], r["model"]): p for r, p in zip(job.runs, job.evals)}
     cats = {c: [tuple(m) for m in ms] for c, ms in job.categories.items()}
     langs = {d: languages(d)[1] for d in job.directions}
     settings = {**DEFAULTS, **job.intervals}
@@ -69,7 +68,7 @@ def runner_up_intervals(rec: dict, job: RecommendJob) -> None:
             continue
         first, second = entry["fitting"][0], entry["fitting"][1]
         keys = [(base, first["model"]), (base, second["model"])]
-        res = load_results([{"base": b, "model": m} for b, m in keys], [str(paths[k]) for k in keys])
+        res = load_results({key: job.evals[key] for key in keys})
         iv = pair_interval(res[keys[0]], res[keys[1]], score, cats, langs, **settings)
         entry["vs_runner_up"] = {"model": second["model"], "label": second["label"],
                                  "diff": iv.value, "interval": None if iv.lo is None else [iv.lo, iv.hi],

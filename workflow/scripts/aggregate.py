@@ -2,5 +2,6 @@ from wasurenai.common import offline
 
 offline()  # jobs read local files only: set before transformers is imported
 from wasurenai.aggregate import main  # noqa: E402
+from wasurenai.jobs import AggregateJob  # noqa: E402
 
-main(snakemake)  # noqa: F821
+main(AggregateJob.from_snakemake(snakemake))  # noqa: F821
