@@ -13,7 +13,7 @@ from snakemake.io import Namedlist
 from wasurenai import metrics as M
 from wasurenai import stats as S
 from wasurenai.common import WorkflowError
-from wasurenai.jobs import AggregateJob
+from wasurenai.jobs import AggregateJob, RecommendJob
 
 CATEGORIES = {"MR": [("arith", None)], "QA": [("qa", "char_f1"), ("qa2", None)],
               "STS": [("sts", "pearson")], "CG": [("code", "code_exec")]}
@@ -232,12 +232,12 @@ def test_recommendation_says_whether_its_choice_is_distinguishable(tmp_path):
     def job(bound):
         rec = {n: str(tmp_path / f"rec-{bound}.{n}") for n in ("md", "json", "html")}
         smk = SimpleNamespace(
-            input=SimpleNamespace(scores=out["scores_csv"], evals=agg.input.evals),
-            output=SimpleNamespace(**rec), log=[str(tmp_path / "r.log")],
-            params=SimpleNamespace(budget={"max_avg_drop": 0.0, "maximise": "ja-en BLEU",
-                                           "bound": bound},
-                                   runs=agg.params.runs, **PARAMS))
-        recommend(smk)
+            input=Namedlist(fromdict={"scores": out["scores_csv"], "evals": agg.input.evals}),
+            output=Namedlist(fromdict=rec), log=[str(tmp_path / "r.log")],
+            params=Namedlist(fromdict={"budget": {"max_avg_drop": 0.0, "maximise": "ja-en BLEU",
+                                                  "bound": bound},
+                                       "runs": agg.params.runs, **PARAMS}))
+        recommend(RecommendJob.from_snakemake(smk))
         return json.loads(open(rec["json"]).read()), open(rec["md"]).read()
 
     rec, md = job("point")
