@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from wasurenai.common import WorkflowError
+from wasurenai.jobs import PrepareCorpusJob
 from wasurenai.corpus import (
     DROP_REASONS,
     CleanStats,
@@ -228,7 +229,7 @@ def test_main_reads_the_snakemake_job(tsv, tmp_path):
         wildcards=SimpleNamespace(direction="en-ja"),
         log=[str(tmp_path / "log" / "prepare.log")],
     )
-    main(smk)
+    main(PrepareCorpusJob.from_snakemake(smk))
     texts = read_texts(tmp_path / "en-ja.jsonl")
     assert len(texts) == 20 and all(t.startswith("### 指示:\n次の英語を日本語に") for t in texts)
     assert "20 sampled" in (tmp_path / "log" / "prepare.log").read_text(encoding="utf-8")

@@ -10,6 +10,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 from transformers import PreTrainedTokenizerFast
 
 from wasurenai.common import WorkflowError
+from wasurenai.jobs import TokenizeJob
 from wasurenai.packing import load_packed, main, pack_tokens, read_eos, token_dtype
 
 SPECIALS = ["<s>", "</s>", "<pad>", "<unk>"]
@@ -131,6 +132,6 @@ def test_main_reads_the_snakemake_job(tokenizer_dir, tmp_path):
         log=[str(tmp_path / "tokenize.log")],
         threads=1,
     )
-    main(smk)
+    main(TokenizeJob.from_snakemake(smk))
     assert load_packed(smk.output.bin, smk.output.meta).shape[1] == 32
     assert "windows of 32 tokens" in (tmp_path / "tokenize.log").read_text()

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from wasurenai.common import WorkflowError
+from wasurenai.jobs import SynthesizeDataJob
 from wasurenai.llm_jp_eval import dataset_path, load_dataset, resolve_categories, train_path
 from wasurenai.synthetic import (
     ADJS,
@@ -464,7 +465,8 @@ def test_main_reads_the_snakemake_job(tmp_path):
                           monolingual=str(tmp_path / "d" / "monolingual.jsonl"),
                           datasets=str(tmp_path / "d" / "llm_jp_eval"))
     log = tmp_path / "logs" / "synthesize_data.log"
-    main(SimpleNamespace(output=out, params=SimpleNamespace(cfg=SMALL_CFG), log=[str(log)]))
+    main(SynthesizeDataJob.from_snakemake(
+        SimpleNamespace(output=out, params=SimpleNamespace(cfg=SMALL_CFG), log=[str(log)])))
     assert Path(out.corpus).stat().st_size > 0 and Path(out.monolingual).stat().st_size > 0
     assert len(list(Path(out.datasets).glob("evaluation/*/*.json"))) == len(SPLITS) * len(DATASETS)
     assert "aligned_pairs" in log.read_text(encoding="utf-8")
