@@ -393,7 +393,7 @@ def test_interrupted_run_on_real_slurm_reruns_without_losing_outputs(tmp_path):
     running = jobs_in(workdir)
     assert running.get(base_job, ("", ""))[0] == "RUNNING", running  # base's job still runs
     others = [state for i, (state, _) in running.items() if i != base_job]
-    assert others and set(others) <= {"PENDING", "RUNNING"}, running  # slow, queued
+    assert others and set(others) <= {"PENDING", "RUNNING"}, running  # slow (and queued)
 
     proc.send_signal(signal.SIGINT)  # Ctrl-C: Snakemake scancels its jobs, then unlocks
     try:
