@@ -16,6 +16,7 @@ check the merges and the demo architecture.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,8 +97,13 @@ def demo_comet_dir(results: str) -> str:
     return f"{results}/models/demo/comet"
 
 
-def _config_error(err: WorkflowError, prefix: str = "") -> ConfigError:
-    return ConfigError(f"{prefix}{err}")
+@contextmanager
+def _as_config_error(prefix: str = ""):
+    """A library check's WorkflowError, raised again as a ConfigError that names the key."""
+    try:
+        yield
+    except WorkflowError as err:
+        raise ConfigError(f"{prefix}{err}") from None
 
 
 # --- the checks: one invariant each; errors name the key --------------------------------
@@ -106,10 +112,8 @@ def check_names(config: dict) -> None:
     """Base, tokenizer, merge and sweep names: safe in paths and wildcards."""
     from .names import check_config_names
 
-    try:
+    with _as_config_error("config key "):
         check_config_names(config)
-    except WorkflowError as err:
-        raise _config_error(err, "config key ") from None
 
 
 def expand_merges(config: dict, directions: list, roles: list) -> dict:
@@ -117,11 +121,9 @@ def expand_merges(config: dict, directions: list, roles: list) -> dict:
     from .grid import expand, task_vector_methods
     from .names import check_model_names
 
-    try:
+    with _as_config_error("config key "):
         merges = expand(config["merges"], config.get("sweeps"), directions, task_vector_methods())
         check_model_names(merges, roles)
-    except WorkflowError as err:
-        raise _config_error(err, "config key ") from None
     return merges
 
 
@@ -133,10 +135,8 @@ def check_merges(merges: dict, roles: list) -> dict:
     used = {}
     for name, spec in merges.items():
         where = f"sweeps.{spec['sweep']} (point {name}): " if "sweep" in spec else ""
-        try:
+        with _as_config_error(f"config key {where}"):
             used[name] = roles_used(name, spec, roles)
-        except WorkflowError as err:
-            raise _config_error(err, f"config key {where}") from None
     return used
 
 
@@ -149,10 +149,8 @@ def check_demo_architecture(architecture: dict) -> None:
     """demo.architecture's family and fields, against transformers."""
     from .families import check_architecture
 
-    try:
+    with _as_config_error():
         check_architecture(architecture)
-    except WorkflowError as err:
-        raise _config_error(err) from None
 
 
 def check_base(bases: dict, name: str) -> None:
@@ -194,10 +192,8 @@ def check_evaluation_section(evaluation: dict) -> None:
     """The section on its own, as every evaluation job checks it (evaluation.check_config)."""
     from .evaluation import check_config
 
-    try:
+    with _as_config_error():
         check_config(evaluation)
-    except WorkflowError as err:
-        raise _config_error(err) from None
 
 
 def check_datasets(evaluation: dict) -> None:
@@ -257,20 +253,16 @@ def check_reference(path: str | None) -> None:
         return
     if not Path(path).is_file():
         raise ConfigError(f"config key report.reference: {path} is not a file")
-    try:
+    with _as_config_error("config key report.reference: "):
         load_reference(path)
-    except WorkflowError as err:
-        raise _config_error(err, "config key report.reference: ") from None
 
 
 def check_budget(budget: dict, categories: list, directions: list) -> None:
     """report.budget.maximise: MT, AVG, a category or a translation column."""
     from .tradeoff import metric_column
 
-    try:
+    with _as_config_error():
         metric_column(budget["maximise"], categories, directions)
-    except WorkflowError as err:
-        raise _config_error(err) from None
 
 
 def check_config(config: dict, categories: dict) -> None:
@@ -359,10 +351,8 @@ def resolve_evaluation(config: dict, categories: dict) -> Evaluation:
 
 
 def _categories(evaluation: dict) -> dict:
-    try:
+    with _as_config_error():
         return resolve_categories(evaluation["categories"])
-    except WorkflowError as err:
-        raise _config_error(err) from None
 
 
 def resolve(config: dict, workflow_dir) -> ResolvedConfig:
