@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -284,3 +285,39 @@ def test_check_budget():
     wc.check_budget({"maximise": "NLI"}, ["NLI", "MT"], ["ja-en"])
     with pytest.raises(ConfigError, match="config key report.budget.maximise: 'BLEU' is not one of"):
         wc.check_budget({"maximise": "BLEU"}, ["NLI", "MT"], ["ja-en"])
+
+
+def test_searches_resolve_with_defaults_roles_and_the_dev_split(resolved, demo):
+    assert list(resolved.searches) == list(demo["searches"])
+    spec = resolved.searches["frontier"]
+    assert (spec["sampler"], spec["workers"], spec["seed"]) == ("tpe", 1, 0)
+    assert resolved.search_roles["frontier"] == ROLES  # ties over both directions, on the base
+    assert resolved.evaluation.dev_dir == "results/data/synthetic/llm_jp_eval/evaluation/dev"
+
+
+@pytest.mark.parametrize("change, key", [
+    ({"space": {"density": [0.0, 0.5]}}, "config key searches.frontier.space.density"),
+    ({"space": {"no_such": [0.1, 0.2]}}, "config key searches.frontier.space.no_such"),
+    ({"objectives": ["AVG", "XX"]}, "config key searches.frontier.objectives"),
+])
+def test_a_bad_search_fails_at_dag_build_naming_its_key(demo, change, key):
+    cfg = copy.deepcopy(demo)
+    cfg["searches"]["frontier"].update(change)
+    with pytest.raises(ConfigError) as err:
+        wc.resolve(cfg, REPO)
+    assert str(err.value).startswith(key), err.value
+
+
+def test_a_merge_named_like_a_search_point_fails(demo):
+    cfg = copy.deepcopy(demo)
+    cfg["merges"]["frontier-trial3"] = cfg["merges"]["linear"]
+    with pytest.raises(ConfigError, match="config key searches.frontier: merge 'frontier-trial3'"):
+        wc.resolve(cfg, REPO)
+
+
+def test_a_missing_dev_split_fails_naming_the_search(tmp_path):
+    test_dir = write_llm_jp_eval_layout(tmp_path, ["jnli"])
+    shutil.rmtree(test_dir.parent / "dev")
+    evaluation = {"dataset_dir": str(test_dir), "num_few_shots": 1, "categories": {"NLI": ["jnli"]}}
+    with pytest.raises(ConfigError, match=r"(?s)config key searches.s: .*dev.*jnli"):
+        wc.check_dev_datasets(evaluation, {"s": {}})

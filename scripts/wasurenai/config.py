@@ -63,6 +63,7 @@ class Evaluation:
     comet_checkpoint: str | None
     comet_demo: dict  # the demo COMET's encoder, seed and steps (for checkpoint: demo)
     translation_files: dict  # input name -> file, for directions evaluated on a user's file
+    dev_dir: str  # the dev split beside dataset_dir (llm-jp-eval's layout): what searches score
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,8 @@ class ResolvedConfig:
     report: dict
     reference: str | None  # report.reference as a path that exists, or None
     hyperparameters: dict  # stage -> complete hp: "cpt", and "pretrain"/"instruct" (demo)
+    searches: dict  # name -> search spec (config searches, the schema's defaults filled in)
+    search_roles: dict  # search -> the roles its merges read, and the base (the model shell)
 
     @property
     def demo_bases(self) -> list:
@@ -257,6 +260,44 @@ def check_reference(path: str | None) -> None:
         load_reference(path)
 
 
+def check_searches(config: dict, merges: dict, roles: list, categories: list) -> dict:
+    """Each search against mergekit and the categories (search.check_search); no merge or
+    grid point may be named like a search's front point. Returns search -> roles it reads."""
+    from .grid import task_vector_methods
+    from .merge import roles_used
+    from .search import check_search, parse_point, space_items, trial_spec
+
+    searches, used = config.get("searches") or {}, {}
+    if searches:
+        tvm = task_vector_methods()
+    for name, spec in searches.items():
+        with _as_config_error("config key "):
+            check_search(name, spec, config["directions"], roles, categories, tvm)
+        corner = {k: lo for k, lo, _ in space_items(spec)}
+        reads = set(roles_used(name, trial_spec(name, spec, corner, config["directions"], tvm), roles))
+        used[name] = [r for r in roles if r in reads | {BASE_ROLE}]
+        for merge in merges:
+            if parse_point(merge, [name]):
+                raise ConfigError(f"config key searches.{name}: merge {merge!r} has the name of a "
+                                  "front point of this search; rename one")
+    return used
+
+
+def check_dev_datasets(evaluation: dict, searches: dict) -> None:
+    """The dev split a search scores on, when dataset_dir exists (the demo's is generated)."""
+    from .evaluation import category_members
+
+    if not searches or not Path(evaluation["dataset_dir"]).is_dir():
+        return
+    names = list(dict.fromkeys(d for ms in category_members(evaluation).values() for d, _ in ms))
+    missing = missing_datasets(dev_dir(evaluation["dataset_dir"]), names, evaluation["num_few_shots"])
+    if missing:
+        raise ConfigError(
+            f"config key searches.{next(iter(searches))}: a search scores trials on the dev split "
+            f"{dev_dir(evaluation['dataset_dir'])} (beside evaluation.dataset_dir), which lacks:\n  "
+            + "\n  ".join(missing))
+
+
 def check_budget(budget: dict, categories: list, directions: list) -> None:
     """report.budget.maximise: MT, AVG, a category or a translation column."""
     from .tradeoff import metric_column
@@ -347,7 +388,13 @@ def resolve_evaluation(config: dict, categories: dict) -> Evaluation:
         comet_checkpoint=checkpoint,
         comet_demo={**COMET_DEMO_DEFAULTS, **comet.get("demo", {})},
         translation_files=translation_files(section["translation"]),
+        dev_dir=dev_dir(section["dataset_dir"]),
     )
+
+
+def dev_dir(dataset_dir: str) -> str:
+    """The dev split of llm-jp-eval's layout: ``dev`` beside the (test) split directory."""
+    return str(Path(dataset_dir).parent / "dev")
 
 
 def _categories(evaluation: dict) -> dict:
@@ -368,6 +415,8 @@ def resolve(config: dict, workflow_dir) -> ResolvedConfig:
     reference = reference_path(config["report"]["reference"], workflow_dir)
     check_reference(reference)
     check_budget(config["report"]["budget"], list(categories), directions)
+    search_roles = check_searches(config, merges, roles, list(categories))
+    check_dev_datasets(config["evaluation"], config.get("searches") or {})
     return ResolvedConfig(
         results=config["results"], directions=directions, roles=roles,
         bases={b: resolve_base(b, spec) for b, spec in config["bases"].items()},
@@ -376,4 +425,5 @@ def resolve(config: dict, workflow_dir) -> ResolvedConfig:
         models=[*roles, *merges], evaluation=resolve_evaluation(config, categories),
         report=config["report"], reference=reference,
         hyperparameters=hyperparameters(config),
+        searches=dict(config.get("searches") or {}), search_roles=search_roles,
     )

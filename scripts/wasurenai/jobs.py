@@ -383,3 +383,110 @@ class AggregateJob:
                    categories=dict(_named(smk.params, "categories") or {}),
                    intervals=dict(_named(smk.params, "intervals") or {}),
                    reference=str(reference) if reference else None, log=first_log(smk))
+
+
+@dataclass(frozen=True)
+class SearchWorkerJob:
+    """Rule search_worker: trials of search ``search`` for base ``base`` until the study's
+    budget is used up. ``input.<role>`` is each role's model (``params.roles``); the study's
+    journal is in ``params.study_dir``; trials are scored on ``params.dev_dir``."""
+
+    search: str
+    base: str
+    worker: int
+    spec: dict
+    directions: list[str]
+    models: dict[str, str]
+    cfg: dict
+    dev_dir: str
+    study_dir: str
+    out: str
+    threads: int = 1
+    log: str | None = None
+
+    @classmethod
+    def from_snakemake(cls, smk) -> SearchWorkerJob:
+        return cls(search=smk.wildcards.search, base=smk.wildcards.base, worker=int(smk.wildcards.worker),
+                   spec=dict(smk.params.spec), directions=list(smk.params.directions),
+                   models={role: str(smk.input[role]) for role in smk.params.roles},
+                   cfg=dict(smk.params.cfg), dev_dir=str(smk.params.dev_dir),
+                   study_dir=str(smk.params.study_dir), out=str(smk.output[0]),
+                   threads=int(smk.threads), log=first_log(smk))
+
+
+@dataclass(frozen=True)
+class SearchFrontJob:
+    """Checkpoint search_front: every trial of the study the workers ran on (``input.workers``,
+    their output JSONs name it) in ``output.trials``, and the dev front's points with their
+    merge specs in ``output.front``."""
+
+    search: str
+    base: str
+    spec: dict
+    directions: list[str]
+    workers: list[str]
+    trials_csv: str
+    front_json: str
+    log: str | None = None
+
+    @classmethod
+    def from_snakemake(cls, smk) -> SearchFrontJob:
+        return cls(search=smk.wildcards.search, base=smk.wildcards.base, spec=dict(smk.params.spec),
+                   directions=list(smk.params.directions), workers=[str(w) for w in smk.input.workers],
+                   trials_csv=str(smk.output.trials), front_json=str(smk.output.front),
+                   log=first_log(smk))
+
+
+@dataclass(frozen=True)
+class SearchPointJob:
+    """Rule merge_search_point: front point ``<search>-trial<trial>`` (its spec in
+    ``input.front``) merged from ``input.<role>`` into the output directory."""
+
+    name: str
+    front_json: str
+    models: dict[str, str]
+    out_dir: str
+    threads: int = 1
+    log: str | None = None
+
+    @classmethod
+    def from_snakemake(cls, smk) -> SearchPointJob:
+        from wasurenai.search import point_name
+
+        return cls(name=point_name(smk.wildcards.search, int(smk.wildcards.trial)),
+                   front_json=str(smk.input.front),
+                   models={role: str(smk.input[role]) for role in smk.params.roles},
+                   out_dir=str(smk.output[0]), threads=int(smk.threads), log=first_log(smk))
+
+
+@dataclass(frozen=True)
+class SearchReportJob:
+    """Rule search_report: per base (``params.bases``), ``input.front_<i>`` and
+    ``input.trials_<i>`` of the i-th base, the test evaluations of its front points
+    (``input.evals``, in front.json's order, base after base) and scores.csv for the rest."""
+
+    search: str
+    spec: dict
+    fronts: dict[str, str]   # base -> front.json
+    trials: dict[str, str]   # base -> trials.csv
+    evals: list[str]
+    scores_csv: str
+    table_md: str
+    table_csv: str
+    figure: str
+    figure_svg: str
+    hypervolume: str
+    hypervolume_svg: str
+    log: str | None = None
+
+    @classmethod
+    def from_snakemake(cls, smk) -> SearchReportJob:
+        bases = list(smk.params.bases)
+        return cls(search=smk.wildcards.search, spec=dict(smk.params.spec),
+                   fronts={b: str(smk.input[f"front_{i}"]) for i, b in enumerate(bases)},
+                   trials={b: str(smk.input[f"trials_{i}"]) for i, b in enumerate(bases)},
+                   evals=[str(p) for p in _named(smk.input, "evals", [])],
+                   scores_csv=str(smk.input.scores), table_md=str(smk.output.table_md),
+                   table_csv=str(smk.output.table_csv), figure=str(smk.output.figure),
+                   figure_svg=str(smk.output.figure_svg), hypervolume=str(smk.output.hypervolume),
+                   hypervolume_svg=str(smk.output.hypervolume_svg), log=first_log(smk))

@@ -22,12 +22,12 @@ def check_name(key: str, name) -> None:
 
 
 def check_config_names(config: dict) -> None:
-    """Base, tokenizer, merge and sweep names of a config; errors name the key."""
+    """Base, tokenizer, merge, sweep and search names of a config; errors name the key."""
     for base, spec in config["bases"].items():
         check_name(f"bases.{base}", base)
         if "tokenizer" in spec:
             check_name(f"bases.{base}.tokenizer", spec["tokenizer"])
-    for section in ("merges", "sweeps"):
+    for section in ("merges", "sweeps", "searches"):
         for name in config.get(section) or {}:
             check_name(f"{section}.{name}", name)
 

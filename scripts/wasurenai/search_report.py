@@ -1,0 +1,174 @@
+"""What a user sees of a search (rule search_report): its table and two figures.
+
+- ``search_<search>.md`` / ``.csv``: per base, each front point (the trial, its sampled
+  values, its dev objectives and its test scores), and the test hypervolume of the search's
+  front beside that of the grid (the named merges and sweep points), over the same reference
+  point: on each objective, the worst of the base model and its CPT models (for AVG and MT:
+  the CPT models' worse AVG and the base's MT).
+- ``search_<search>.png``: per base, every trial on dev (faint), the dev front, and the
+  front's test scores beside the grid points, the base and the CPT models (test).
+- ``search_<search>_hypervolume.png``: per base, the dev front's hypervolume after each
+  trial: where it flattens, the budget was enough.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from .common import WorkflowError, atomic_open, get_logger, read_csv, read_json
+from .figures import AVG_LABEL, MT_LABEL, plt, save
+from .search import hypervolume, space_items
+from .tables import fmt, markdown
+from .tradeoff import MERGE_KINDS, read_scores
+
+
+def test_value(result: dict, objective: str):
+    """An objective's score in an evaluation JSON (AVG, MT or a category)."""
+    if objective in ("AVG", "MT"):
+        return result.get(objective)
+    return (result.get("categories") or {}).get(objective)
+
+
+def score_column(objective: str) -> str:
+    """The scores.csv column of an objective."""
+    return objective if objective in ("AVG", "MT") else f"category:{objective}"
+
+
+def reference_point(scores: pd.DataFrame, base: str, objectives: list[str]) -> list[float]:
+    """On each objective, the worst of the base model and its CPT models (test)."""
+    rows = scores[(scores["base"] == base) & scores["kind"].isin(["base", "cpt"])]
+    return [float(rows[score_column(o)].min()) for o in objectives]
+
+
+def grid_points(scores: pd.DataFrame, base: str, objectives: list[str]) -> list[list[float]]:
+    rows = scores[(scores["base"] == base) & scores["kind"].isin(MERGE_KINDS)]
+    return rows[[score_column(o) for o in objectives]].dropna().astype(float).values.tolist()
+
+
+def front_rows(job, evals: dict[tuple[str, str], dict]) -> pd.DataFrame:
+    """One row per front point of every base: trial, sampled values, dev and test scores."""
+    objectives, keys = job.spec["objectives"], [k for k, _, _ in space_items(job.spec)]
+    rows = []
+    for base, path in job.fronts.items():
+        for name, point in read_json(path)["points"].items():
+            result = evals[(base, name)]
+            trials = read_csv(job.trials[base]).set_index("trial")
+            row = {"base": base, "model": name, "trial": point["trial"],
+                   **{k: trials.at[point["trial"], k] for k in keys}}
+            row.update({f"dev {o}": point["dev"][o] for o in objectives})
+            row.update({f"test {o}": test_value(result, o) for o in dict.fromkeys([*objectives, "AVG", "MT"])})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def hypervolumes(job, table: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
+    """Per base: test hypervolume of the search's front points and of the grid's points."""
+    objectives, rows = job.spec["objectives"], []
+    for base in job.fronts:
+        ref = reference_point(scores, base, objectives)
+        mine = table[table["base"] == base] if len(table) else table
+        found = mine[[f"test {o}" for o in objectives]].dropna().astype(float).values.tolist() if len(mine) else []
+        grid = grid_points(scores, base, objectives)
+        trials = read_csv(job.trials[base])
+        rows.append({"base": base, "trials": len(trials), "front points": len(found),
+                     "hypervolume (search, test)": hypervolume(found, ref),
+                     "grid points": len(grid), "hypervolume (grid, test)": hypervolume(grid, ref),
+                     "reference": ", ".join(f"{o} {v:.3f}" for o, v in zip(objectives, ref))})
+    return pd.DataFrame(rows)
+
+
+def write_table(job, table: pd.DataFrame, volumes: pd.DataFrame) -> None:
+    shown = table.copy()
+    sampled = [k for k, _, _ in space_items(job.spec)]
+    for col in shown.columns:
+        if col.startswith(("dev ", "test ")):
+            shown[col] = shown[col].map(fmt)
+        elif col in sampled:
+            shown[col] = shown[col].map(lambda v: f"{v:.3f}")
+    vol = volumes.copy()
+    for col in ("hypervolume (search, test)", "hypervolume (grid, test)"):
+        vol[col] = vol[col].map(lambda v: f"{v:.5f}")
+    label = job.spec.get("label", job.search)
+    text = (f"# Search {job.search} ({label}): {job.spec['method']}, objectives "
+            f"{', '.join(job.spec['objectives'])}, {job.spec['trials']} trials on dev\n\n"
+            "The dev Pareto front's points, merged and evaluated on the test split:\n\n"
+            + (markdown(shown) if len(shown) else "(no trial completed)\n")
+            + "\nTest hypervolume of the front beside the grid's (named merges and sweep points), "
+            "over the reference point (each objective's worst among the base and its CPT models):\n\n"
+            + markdown(vol))
+    with atomic_open(job.table_md) as fh:
+        fh.write(text)
+    with atomic_open(job.table_csv) as fh:
+        table.to_csv(fh, index=False)
+
+
+def figure(job, table: pd.DataFrame, scores: pd.DataFrame):
+    bases = list(job.fronts)
+    fig, axes = plt.subplots(1, len(bases), figsize=(4.6 * len(bases), 3.8), squeeze=False)
+    for ax, base in zip(axes[0], bases):
+        trials = read_csv(job.trials[base])
+        done = trials[trials["state"] == "COMPLETE"] if len(trials) else trials
+        if len(done) and {"dev MT", "dev AVG"} <= set(done.columns):
+            ax.scatter(done["dev MT"], done["dev AVG"], s=12, c="0.7", label="trial (dev)")
+            front = done[done["front"]].sort_values("dev MT")
+            ax.plot(front["dev MT"], front["dev AVG"], "-o", c="tab:blue", ms=4, label="front (dev)")
+        mine = table[table["base"] == base] if len(table) else table
+        if len(mine):
+            ax.scatter(mine["test MT"], mine["test AVG"], marker="s", s=30, c="tab:red",
+                       label="front point (test)")
+        rows = scores[scores["base"] == base]
+        grid = rows[rows["kind"].isin(MERGE_KINDS)]
+        ax.scatter(grid["MT"], grid["AVG"], marker="x", s=25, c="k", label="grid merge (test)")
+        for kind_, marker in (("base", "*"), ("cpt", "^")):
+            part = rows[rows["kind"] == kind_]
+            ax.scatter(part["MT"], part["AVG"], marker=marker, s=60, c="tab:green",
+                       label=f"{kind_} (test)")
+        ax.set_title(str(rows["base_label"].iloc[0]) if len(rows) else base)
+        ax.set_xlabel(MT_LABEL)
+        ax.set_ylabel(AVG_LABEL)
+    axes[0][-1].legend(fontsize=7, loc="best")
+    fig.suptitle(f"Search {job.search}: trials, the dev front and its test scores")
+    return fig
+
+
+def hypervolume_history(trials: pd.DataFrame, objectives: list[str]) -> list[float]:
+    """The hypervolume of the completed trials' front after each trial (dev objectives),
+    over the worst value each objective took."""
+    cols = [f"objective {o}" for o in objectives]
+    done = trials[trials["state"] == "COMPLETE"] if len(trials) else trials
+    if not len(done):
+        return [0.0] * len(trials)
+    ref = [float(done[c].min()) - 1e-9 for c in cols]
+    history, seen = [], []
+    for _, row in trials.sort_values("trial").iterrows():
+        if row["state"] == "COMPLETE":
+            seen.append([float(row[c]) for c in cols])
+        history.append(hypervolume(seen, ref))
+    return history
+
+
+def hypervolume_figure(job):
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for base, path in job.trials.items():
+        trials = read_csv(path)
+        history = hypervolume_history(trials, job.spec["objectives"])
+        ax.plot(range(1, len(history) + 1), history, "-o", ms=3, label=base)
+    ax.set_xlabel("trials")
+    ax.set_ylabel("hypervolume of the dev front")
+    ax.set_title(f"Search {job.search}: is the budget enough?")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def main(job) -> None:
+    log = get_logger("search_report", job.log).info
+    scores = read_scores(job.scores_csv)
+    order = [(b, name) for b, path in job.fronts.items() for name in read_json(path)["points"]]
+    if len(order) != len(job.evals):
+        raise WorkflowError(f"search {job.search}: {len(job.evals)} evaluations for {len(order)} front points")
+    evals = {key: read_json(path) for key, path in zip(order, job.evals)}
+    table = front_rows(job, evals)
+    volumes = hypervolumes(job, table, scores)
+    write_table(job, table, volumes)
+    save(figure(job, table, scores), job.figure, job.figure_svg)
+    save(hypervolume_figure(job), job.hypervolume, job.hypervolume_svg)
+    log(volumes.to_string(index=False))
