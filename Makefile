@@ -48,6 +48,7 @@ bench: $(STAMP)  # run from the repository root: the benches import tests/helper
 	$(BIN)/python -m bench.corpus
 	$(BIN)/python -m bench.eval
 	$(BIN)/python -m bench.sweep
+	$(BIN)/python -m bench.search
 	$(BIN)/python -m bench.dag
 	$(BIN)/python -m bench.train
 	$(BIN)/python -m bench.stats

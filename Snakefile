@@ -25,6 +25,7 @@ wildcard_constraints:
     merge="[^/]+",  # any merge or grid point name (an alternation of 1000s is slow to match)
     tokenizer=r"[A-Za-z0-9._-]+",
     dataset=r"[A-Za-z0-9._-]+",
+    search=r"[A-Za-z0-9][A-Za-z0-9._-]*",
 
 
 include: "workflow/rules/fetch.smk"
@@ -39,6 +40,7 @@ include: "workflow/rules/corpus.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/merge.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/search.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -33,7 +33,7 @@ use rule * from wasurenai
 EVERY_RULE = {"synthesize_data", "demo_tokenizer", "demo_texts", "build_demo_base", "demo_comet",
               "prepare_corpus", "tokenize", "continual_pretrain", "merge", "evaluate",
               "sweep_linear-sweep", "aggregate", "plot_sweeps", "plot_tradeoff", "plot_retention",
-              "recommend", "plot_training", "all"}
+              "recommend", "plot_training", "search_worker", "search_front", "search_report", "all"}
 
 
 def merged(base: dict, overlay: dict) -> dict:
@@ -91,6 +91,7 @@ def test_deployed_module_runs_to_completion(tmp_path):
     assert len(pd.read_csv(tables / "sweeps.csv")) == 1  # the in-memory sweep's one point
     for name in ("figure2", "tradeoff", "retention", "training_loss"):
         assert (figures / f"{name}.png").stat().st_size > 0, name
+    assert "frontier-trial" in (tables / "search_frontier.md").read_text()  # a checkpoint in a module
     run(root, "--report", "report.html")  # captions and categories, from the module's files
     assert "table1" in (root / "report.html").read_text()
     # a second run finds everything up to date

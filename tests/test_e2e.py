@@ -86,6 +86,24 @@ def test_report_tables_figures_and_recommendation(smoke_run):
     assert len(front) == 20 and front.groupby("base")["pareto"].any().all()
 
 
+def test_the_search_ran_on_dev_and_its_front_was_evaluated_on_test(smoke_run):
+    results = smoke_run / "results"
+    for base in BASE_NAMES:
+        trials = pd.read_csv(results / "search" / base / "frontier" / "trials.csv")
+        assert len(trials) == 3 and (trials["state"] == "COMPLETE").all() and trials["front"].any()
+        front = json.loads((results / "search" / base / "frontier" / "front.json").read_text())
+        assert len(front["points"]) == 1  # front_points: 1
+        for name, point in front["points"].items():
+            test = json.loads((results / "eval" / base / f"{name}.json").read_text())
+            assert test["model_path"].endswith(f"search/{base}/frontier/trial{point['trial']}")
+            assert all(d["path"].split("/")[-2] == "test" for d in test["datasets"].values())
+            assert (results / "models" / "search" / base / "frontier" / f"trial{point['trial']}").is_dir()
+    table = (results / "tables" / "search_frontier.md").read_text()
+    assert "hypervolume" in table and "frontier-trial" in table
+    for name in ("search_frontier", "search_frontier_hypervolume"):
+        assert (results / "figures" / f"{name}.png").stat().st_size > 10_000, name
+
+
 def test_intervals_for_every_model_and_score(smoke_run):
     """Paired bootstrap intervals from the per-sample scores every evaluation JSON keeps."""
     table = pd.read_csv(smoke_run / "results" / "tables" / "intervals.csv")
@@ -160,7 +178,8 @@ def overlay(tmp_path, text: str) -> str:
 
 TABLES = "results/tables/table1.md"
 REPORT = {TABLES, "results/figures/figure2.png", "results/figures/tradeoff.png",
-          "results/figures/retention.png", "results/tables/recommendation.md"}  # all downstream of the tables
+          "results/figures/retention.png", "results/tables/recommendation.md",
+          "results/tables/search_frontier.md"}  # all downstream of the tables
 BASE_NAMES = ("tiny", "tiny-instruct")
 
 
@@ -188,6 +207,9 @@ def test_retraining_one_cpt_model_reruns_exactly_the_merges_that_include_it(smok
     expected = {cpt, "results/eval/tiny/ja-en.json", *REPORT, "results/figures/training_loss.png"}
     expected |= {f"results/models/merged/tiny/{m}" for m in merges}
     expected |= {f"results/eval/tiny/{m}.json" for m in merges}
+    # the search reads ja-en too: its worker and front rerun (a new study: the models changed);
+    # the front's merges and evaluations follow once the checkpoint has run
+    expected |= {"results/search/tiny/frontier/worker0.json", "results/search/tiny/frontier/trials.csv"}
     assert got == expected
 
 

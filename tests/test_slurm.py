@@ -22,6 +22,7 @@ import time
 import uuid
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -421,3 +422,46 @@ def test_interrupted_run_on_real_slurm_reruns_without_losing_outputs(tmp_path):
         assert (workdir / "use" / f"{i}.txt").read_text().strip() == base_job
     assert (workdir / "slow.txt").is_file() and (workdir / "queued.txt").is_file()
     shutil.rmtree(workdir, ignore_errors=True)
+
+
+SEARCH_WORKFLOW = REPO / "tests" / "slurm_workflow" / "search" / "Snakefile"
+
+
+def test_a_search_with_two_workers_on_real_slurm_shares_one_study():
+    """Two search_worker jobs (the profile's GPU resources) on one Optuna journal on the shared
+    filesystem: both run trials, every trial of the budget is run once, none lost or repeated;
+    the front is computed once both have finished."""
+    from helpers_eval import EVAL_CFG, build_model, write_datasets
+
+    partition = slurm_cluster()
+    profile = small_profile(partition)
+    worker = load_profile(PROFILE)["set-resources"]["search_worker"]
+    profile["set-resources"] = {"search_worker": {**worker, "mem_mb": 2000, "runtime": 10}}
+    profile_dir = write_profile(shared_workdir() / "profile", profile)
+    workdir = shared_workdir()
+    for i, role in enumerate(["base", "ja-en", "en-ja"]):
+        build_model(workdir / "models" / role, seed=i)
+    write_datasets(workdir / "data")
+    shutil.copytree(workdir / "data" / "test", workdir / "data" / "dev")
+    spec = {"method": "linear", "space": {"base_share": [0.0, 1.0]}, "objectives": ["AVG", "MT"],
+            "trials": 10, "sampler": "tpe", "seed": 0, "workers": 2, "max_samples": 5}
+    config = {"repo": str(REPO), "spec": spec, "directions": ["ja-en", "en-ja"],
+              "cfg": {**EVAL_CFG, "dataset_dir": "data/test"}}
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+
+    code, out = finish(start_snakemake(SEARCH_WORKFLOW, workdir, profile_dir))
+    assert code == 0, out[-8000:]
+    calls = re.findall(r"sbatch call: .*--comment rule_search_worker.*", out)
+    assert len(calls) == 2 and all("--gpus=" in c for c in calls), out[-4000:]
+    ran = [json.loads((workdir / "search" / "tiny" / "s" / f"worker{w}.json").read_text())["trials"]
+           for w in (0, 1)]
+    assert all(ran), f"a worker ran no trial: {ran}"
+    trials = pd.read_csv(workdir / "search" / "tiny" / "s" / "trials.csv")
+    done = trials[trials["state"] == "COMPLETE"]
+    assert len(done) == 10, trials  # the budget, over both workers
+    assert sorted(ran[0] + ran[1]) == sorted(done["trial"]), ran  # none lost, none run twice
+    assert (trials.loc[trials["state"] != "COMPLETE", "surplus"]).all()  # only a withdrawn extra
+    for w in (0, 1):
+        assert sorted(done.loc[done["worker"] == w, "trial"]) == sorted(ran[w])
+    shutil.rmtree(workdir, ignore_errors=True)
+    shutil.rmtree(profile_dir.parent, ignore_errors=True)

@@ -128,6 +128,25 @@ def test_in_memory_sweep_replaces_its_merge_and_evaluate_jobs(workdir):
     assert counts["merge"] == 20 - 6 and counts["evaluate"] == 26 - 6
 
 
+def test_a_search_runs_its_workers_per_base_and_its_front_points_after_the_checkpoint(workdir):
+    def mutate(c):
+        c["searches"]["frontier"]["workers"] = 3
+    proc = dry_run(workdir, _write_config(workdir, mutate))
+    counts = job_counts(proc.stdout)
+    assert counts["search_worker"] == 6 and counts["search_front"] == 2  # 2 bases x 3 workers
+    assert counts["search_report"] == 1
+    assert "checkpoint jobs" in proc.stdout + proc.stderr  # the front's merges come after it
+    assert counts["evaluate"] == 26  # no front point known yet
+
+
+def test_a_bad_search_fails_the_dry_run_naming_the_key(workdir):
+    def mutate(c):
+        c["searches"]["frontier"]["space"]["density"] = [0.0, 1.0]
+    proc = dry_run(workdir, _write_config(workdir, mutate), check=False)
+    assert proc.returncode != 0
+    assert "config key searches.frontier.space.density" in proc.stderr, proc.stderr[-3000:]
+
+
 def test_bad_sweep_point_fails_naming_the_sweep(workdir):
     def mutate(c):
         c["sweeps"]["ties-sweep"]["epsilon"] = [0.1, 0.2]  # ties has no epsilon
@@ -315,8 +334,8 @@ def test_no_name_of_the_snakefiles_replaces_one_of_snakemakes(workdir):
 def test_report_rules_run_in_the_main_process(workdir):
     local = probe_namespace(workdir, REPO / "Snakefile", REPO / "config.yaml")["local"]
     assert {"aggregate", "plot_sweeps", "plot_tradeoff", "plot_retention", "recommend",
-            "plot_training"} <= set(local)
-    assert not {"evaluate", "merge", "continual_pretrain"} & set(local)
+            "plot_training", "search_front", "search_report"} <= set(local)
+    assert not {"evaluate", "merge", "continual_pretrain", "search_worker", "merge_search_point"} & set(local)
 
 
 def test_rule_all_need_not_be_the_last_rule(workdir):

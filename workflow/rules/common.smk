@@ -14,6 +14,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from wasurenai.config import resolve, synthetic_datasets_dir  # the installed library
+from wasurenai.search import front_points, parse_point, study_dir
 
 validate(config, schema="../schemas/config.schema.yaml")  # fills the schema's defaults
 # This repository's directory, where configs/reference/paper.yaml ships: under `module:`,
@@ -52,13 +53,17 @@ def base_model_dir(base):
 
 
 def model_dir(base, model):
-    """The directory of any evaluated model: the base, a CPT direction, or a merge."""
+    """The directory of any evaluated model: the base, a CPT direction, a merge, or a
+    search's front point."""
     if model == "base":
         return base_model_dir(base)
     if model in DIRECTIONS:
         return f"{RESULTS}/models/cpt/{base}/{model}"
+    point = parse_point(model, RESOLVED.searches)
+    if point:
+        return f"{RESULTS}/models/search/{base}/{point[0]}/trial{point[1]}"
     if model not in ALL_MERGES:
-        raise ValueError(f"no model {model!r}: not base, a direction, a merge or a grid point")
+        raise ValueError(f"no model {model!r}: not base, a direction, a merge, a grid point or a search's point")
     return f"{RESULTS}/models/merged/{base}/{model}"
 
 
@@ -130,4 +135,32 @@ def report_targets():
     ]
     if RESOLVED.sweeps:
         targets += rules.plot_sweeps.output
+    searches = list(RESOLVED.searches)
+    # every base's front is a target of its own: search_report's input function meets the
+    # checkpoints one at a time, and would run the bases' searches one after another
+    targets += expand(rules.search_front.output.front, base=BASES, search=searches)
+    targets += expand(rules.search_report.output, search=searches)
     return targets
+
+
+# --- searches (workflow/rules/search.smk) ---------------------------------------------------
+def search_worker_inputs(wildcards):
+    """The evaluation's dataset inputs, and the models of the roles the search reads."""
+    inputs = {k: v for k, v in evaluate_inputs(wildcards, "base").items() if k != "model"}
+    return {**inputs, **{role: model_dir(wildcards.base, role) for role in RESOLVED.search_roles[wildcards.search]}}
+
+
+def search_worker_outputs(base, search):
+    workers = RESOLVED.searches[search]["workers"]
+    return [f"{RESULTS}/search/{base}/{search}/worker{i}.json" for i in range(workers)]
+
+
+def search_report_inputs(wildcards):
+    """Per base, the search's front and trials (once the checkpoint has run) and the test
+    evaluations of the front's points; scores.csv for the grid, base and CPT models."""
+    inputs = {"scores": f"{TABLES_DIR}/scores.csv", "evals": []}
+    for i, base in enumerate(BASES):
+        out = checkpoints.search_front.get(base=base, search=wildcards.search).output
+        inputs[f"front_{i}"], inputs[f"trials_{i}"] = out.front, out.trials
+        inputs["evals"] += [f"{RESULTS}/eval/{base}/{point}.json" for point in front_points(out.front)]
+    return inputs
