@@ -248,7 +248,7 @@ def _surplus(study, trial, budget: int) -> bool:
 
     if trial.number in sorted(_counted(study))[:budget]:
         return False
-    study._storage.set_trial_user_attr(trial._trial_id, "surplus", True)
+    trial.set_user_attr("surplus", True)
     study.tell(trial, state=TrialState.FAIL)
     return True
 
@@ -265,11 +265,16 @@ def fail_interrupted(study, worker: int) -> list[int]:
     return [t.number for t in stale]
 
 
+def score(result: dict, name: str):
+    """Score ``name`` (AVG, MT or a category) of an evaluation result; None if it has none."""
+    return result.get(name) if name in ("AVG", "MT") else (result.get("categories") or {}).get(name)
+
+
 def objective_values(result: dict, objectives: list[str]) -> list[float]:
     """The objectives' scores in an evaluation result; a missing score fails the trial."""
     values = []
     for obj in objectives:
-        value = result.get(obj) if obj in ("AVG", "MT") else result["categories"].get(obj)
+        value = score(result, obj)
         if value is None or not math.isfinite(float(value)):
             raise WorkflowError(f"objective {obj}: no score ({result.get('category_reasons', {}).get(obj, 'none')})")
         values.append(float(value))

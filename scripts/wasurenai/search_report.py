@@ -16,16 +16,9 @@ import pandas as pd
 
 from .common import WorkflowError, atomic_open, get_logger, read_csv, read_json
 from .figures import AVG_LABEL, MT_LABEL, plt, save
-from .search import hypervolume, space_items
+from .search import hypervolume, score, space_items
 from .tables import fmt, markdown
 from .tradeoff import MERGE_KINDS, read_scores
-
-
-def test_value(result: dict, objective: str):
-    """An objective's score in an evaluation JSON (AVG, MT or a category)."""
-    if objective in ("AVG", "MT"):
-        return result.get(objective)
-    return (result.get("categories") or {}).get(objective)
 
 
 def score_column(objective: str) -> str:
@@ -44,23 +37,23 @@ def grid_points(scores: pd.DataFrame, base: str, objectives: list[str]) -> list[
     return rows[[score_column(o) for o in objectives]].dropna().astype(float).values.tolist()
 
 
-def front_rows(job, evals: dict[tuple[str, str], dict]) -> pd.DataFrame:
-    """One row per front point of every base: trial, sampled values, dev and test scores."""
+def front_rows(job, fronts: dict, trials: dict, evals: dict[tuple[str, str], dict]) -> pd.DataFrame:
+    """One row per front point of every base: trial, sampled values, dev and test scores.
+    ``fronts``: base -> front.json's points; ``trials``: base -> trials.csv."""
     objectives, keys = job.spec["objectives"], [k for k, _, _ in space_items(job.spec)]
     rows = []
-    for base, path in job.fronts.items():
-        for name, point in read_json(path)["points"].items():
-            result = evals[(base, name)]
-            trials = read_csv(job.trials[base]).set_index("trial")
+    for base, points in fronts.items():
+        by_number = trials[base].set_index("trial")
+        for name, point in points.items():
             row = {"base": base, "model": name, "trial": point["trial"],
-                   **{k: trials.at[point["trial"], k] for k in keys}}
+                   **{k: by_number.at[point["trial"], k] for k in keys}}
             row.update({f"dev {o}": point["dev"][o] for o in objectives})
-            row.update({f"test {o}": test_value(result, o) for o in dict.fromkeys([*objectives, "AVG", "MT"])})
+            row.update({f"test {o}": score(evals[(base, name)], o) for o in dict.fromkeys([*objectives, "AVG", "MT"])})
             rows.append(row)
     return pd.DataFrame(rows)
 
 
-def hypervolumes(job, table: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
+def hypervolumes(job, table: pd.DataFrame, trials: dict, scores: pd.DataFrame) -> pd.DataFrame:
     """Per base: test hypervolume of the search's front points and of the grid's points."""
     objectives, rows = job.spec["objectives"], []
     for base in job.fronts:
@@ -68,8 +61,7 @@ def hypervolumes(job, table: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame
         mine = table[table["base"] == base] if len(table) else table
         found = mine[[f"test {o}" for o in objectives]].dropna().astype(float).values.tolist() if len(mine) else []
         grid = grid_points(scores, base, objectives)
-        trials = read_csv(job.trials[base])
-        rows.append({"base": base, "trials": len(trials), "front points": len(found),
+        rows.append({"base": base, "trials": len(trials[base]), "front points": len(found),
                      "hypervolume (search, test)": hypervolume(found, ref),
                      "grid points": len(grid), "hypervolume (grid, test)": hypervolume(grid, ref),
                      "reference": ", ".join(f"{o} {v:.3f}" for o, v in zip(objectives, ref))})
@@ -101,12 +93,11 @@ def write_table(job, table: pd.DataFrame, volumes: pd.DataFrame) -> None:
         table.to_csv(fh, index=False)
 
 
-def figure(job, table: pd.DataFrame, scores: pd.DataFrame):
+def figure(job, table: pd.DataFrame, trials: dict, scores: pd.DataFrame):
     bases = list(job.fronts)
     fig, axes = plt.subplots(1, len(bases), figsize=(4.6 * len(bases), 3.8), squeeze=False)
     for ax, base in zip(axes[0], bases):
-        trials = read_csv(job.trials[base])
-        done = trials[trials["state"] == "COMPLETE"] if len(trials) else trials
+        done = trials[base][trials[base]["state"] == "COMPLETE"] if len(trials[base]) else trials[base]
         if len(done) and {"dev MT", "dev AVG"} <= set(done.columns):
             ax.scatter(done["dev MT"], done["dev AVG"], s=12, c="0.7", label="trial (dev)")
             front = done[done["front"]].sort_values("dev MT")
@@ -146,11 +137,10 @@ def hypervolume_history(trials: pd.DataFrame, objectives: list[str]) -> list[flo
     return history
 
 
-def hypervolume_figure(job):
+def hypervolume_figure(job, trials: dict):
     fig, ax = plt.subplots(figsize=(5, 3.2))
-    for base, path in job.trials.items():
-        trials = read_csv(path)
-        history = hypervolume_history(trials, job.spec["objectives"])
+    for base, table in trials.items():
+        history = hypervolume_history(table, job.spec["objectives"])
         ax.plot(range(1, len(history) + 1), history, "-o", ms=3, label=base)
     ax.set_xlabel("trials")
     ax.set_ylabel("hypervolume of the dev front")
@@ -162,13 +152,15 @@ def hypervolume_figure(job):
 def main(job) -> None:
     log = get_logger("search_report", job.log).info
     scores = read_scores(job.scores_csv)
-    order = [(b, name) for b, path in job.fronts.items() for name in read_json(path)["points"]]
+    fronts = {b: read_json(path)["points"] for b, path in job.fronts.items()}  # each file read once
+    trials = {b: read_csv(path) for b, path in job.trials.items()}
+    order = [(b, name) for b, points in fronts.items() for name in points]
     if len(order) != len(job.evals):
         raise WorkflowError(f"search {job.search}: {len(job.evals)} evaluations for {len(order)} front points")
     evals = {key: read_json(path) for key, path in zip(order, job.evals)}
-    table = front_rows(job, evals)
-    volumes = hypervolumes(job, table, scores)
+    table = front_rows(job, fronts, trials, evals)
+    volumes = hypervolumes(job, table, trials, scores)
     write_table(job, table, volumes)
-    save(figure(job, table, scores), job.figure, job.figure_svg)
-    save(hypervolume_figure(job), job.hypervolume, job.hypervolume_svg)
+    save(figure(job, table, trials, scores), job.figure, job.figure_svg)
+    save(hypervolume_figure(job, trials), job.hypervolume, job.hypervolume_svg)
     log(volumes.to_string(index=False))
