@@ -123,17 +123,37 @@ REFERENCE_OUTPUTS = {f"{t}_ref_{e}": f"{t}_vs_reference.{e}" for t in ("table1",
                      for e in ("md", "csv", "tex", "html")}
 
 
-def aggregate_job(tmp: Path, res: dict, reference: str | None = None, sweeps: bool = True):
-    """The AggregateJob of a Snakemake-like rule over ``res``, for wasurenai.aggregate.main."""
+def _write_eval(tmp: Path, base: str, model: str, data: dict) -> str:
+    path = tmp / "eval" / base / f"{model}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+def aggregate_job(tmp: Path, res: dict, reference: str | None = None, sweeps: bool = True,
+                  fronts: dict | None = None, dev: dict | None = None):
+    """The AggregateJob of a Snakemake-like rule over ``res``, for wasurenai.aggregate.main.
+
+    ``fronts``: base -> {front point: its evaluation JSON} of a search "frontier" (written as
+    a search_front front.json and the points' evaluations, as rule aggregate gets them);
+    ``dev``: params.dev."""
     runs, evals = [], []
     for (base, model), data in res.items():
-        path = tmp / "eval" / base / f"{model}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(data))
         runs.append({"base": base, "model": model})
-        evals.append(str(path))
+        evals.append(_write_eval(tmp, base, model, data))
     names = {**AGGREGATE_OUTPUTS, **(REFERENCE_OUTPUTS if reference else {})}
     inputs = {"evals": evals, **({"reference": reference} if reference else {})}
+    front_keys, point_evals = [], []
+    for base, points in (fronts or {}).items():
+        front = tmp / "search" / base / "frontier" / "front.json"
+        front.parent.mkdir(parents=True, exist_ok=True)
+        front.write_text(json.dumps({"points": {p: {"spec": {"label": f"TIES search {p[-1]}"}}
+                                                for p in points}}))
+        front_keys.append({"base": base, "search": "frontier"})
+        inputs.setdefault("fronts", []).append(str(front))
+        point_evals += [_write_eval(tmp, base, p, data) for p, data in points.items()]
+    if fronts:
+        inputs["point_evals"] = point_evals
     points = {p: {k: v for k, v in info.items() if k != "method"}
               for p, info in sweep_points().items()} if sweeps else {}
     return AggregateJob.from_snakemake(SimpleNamespace(
@@ -141,6 +161,6 @@ def aggregate_job(tmp: Path, res: dict, reference: str | None = None, sweeps: bo
         output=Namedlist(fromdict={k: str(tmp / "tables" / v) for k, v in names.items()}),
         params=Namedlist(fromdict={"runs": runs, "bases": BASES, "merges": MERGES,
                                    "directions": DIRECTIONS, "table1_merge": "linear",
-                                   "sweeps": points}),
+                                   "sweeps": points, "fronts": front_keys, "dev": dev}),
         log=[str(tmp / "logs" / "aggregate.log")],
     ))

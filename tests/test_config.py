@@ -321,3 +321,28 @@ def test_a_missing_dev_split_fails_naming_the_search(tmp_path):
     evaluation = {"dataset_dir": str(test_dir), "num_few_shots": 1, "categories": {"NLI": ["jnli"]}}
     with pytest.raises(ConfigError, match=r"(?s)config key searches.s: .*dev.*jnli"):
         wc.check_dev_datasets(evaluation, {"s": {}})
+
+
+def test_the_dev_split_is_scored_for_the_recommendation_where_it_exists(resolved, demo, tmp_path):
+    # the demo generates its dev split: every evaluation scores it, evaluation.max_samples each
+    assert resolved.evaluation.dev == {"dataset_dir": resolved.evaluation.dev_dir,
+                                       "max_samples": demo["evaluation"]["max_samples"]}
+    test_dir = write_llm_jp_eval_layout(tmp_path, ["jnli"])
+    cfg = copy.deepcopy(demo)
+    cfg["evaluation"]["dataset_dir"] = str(test_dir)
+    cfg["report"]["budget"]["dev_max_samples"] = 7
+    assert wc.dev_evaluation(cfg, ["jnli"]) == {"dataset_dir": str(test_dir.parent / "dev"), "max_samples": 7}
+    shutil.rmtree(test_dir.parent / "dev")  # a user's datasets without a dev split: choose on test
+    assert wc.dev_evaluation(cfg, ["jnli"]) is None
+    cfg["report"]["budget"]["select_on"] = "test"
+    assert wc.dev_evaluation(cfg, ["jnli"]) is None
+
+
+@pytest.mark.parametrize("budget, message", [
+    ({"dev_max_samples": 0}, "config key report.budget.dev_max_samples: the first N dev samples"),
+    ({"bound": "interval"}, "config key report.budget.bound: interval .* needs report.budget.select_on: test"),
+])
+def test_a_bad_selection_fails_naming_its_key(budget, message):
+    with pytest.raises(ConfigError, match=message):
+        wc.check_budget({"maximise": "MT", **budget}, ["MT"], ["ja-en"])
+    wc.check_budget({"maximise": "MT", "bound": "interval", "select_on": "test"}, ["MT"], ["ja-en"])

@@ -40,7 +40,7 @@ def test_category_table_covers_every_model(smoke_run):
     table = pd.read_csv(smoke_run / "results" / "tables" / "categories.csv")
     assert list(table.columns) == ["base", "model", "NLI", "QA", "RC", "MC", "EL", "FA", "MR",
                                    "MT", "HE", "CG", "AVG"]
-    assert len(table) == 2 * 10  # 2 bases x (base, ja-en, en-ja, 5 merges, 2 sweep points)
+    assert len(table) == 2 * 11  # 2 bases x (base, ja-en, en-ja, 5 merges, 2 sweep points, 1 front point)
     for column in table.columns[2:]:
         assert pd.to_numeric(table[column], errors="raise").map(math.isfinite).all(), column
 
@@ -75,15 +75,16 @@ def test_report_tables_figures_and_recommendation(smoke_run):
         assert "<svg" in (figures / f"{name}.svg").read_text(), name
     rec = json.loads((tables / "recommendation.json").read_text())
     assert set(rec["bases"]) == {"tiny", "tiny-instruct"}
-    assert rec["budget"] == {"max_avg_drop": 0.01, "maximise": "MT", "bound": "point",
+    assert rec["budget"] == {"max_avg_drop": 0.01, "maximise": "MT", "bound": "point", "select_on": "dev",
                              "unit": "AVG on llm-jp-eval's 0-1 scale: 0.01 = one point"}
+    assert rec["selection"]["avg"] == "dev AVG"  # chosen on the generated dev split, test scores shown
     for entry in rec["bases"].values():  # the choice, and whether noise could explain it
         if entry["recommended"]:
             assert isinstance(entry["recommended"]["distinguishable_from_base"], bool)
     for name in ("table1_pm", "table2_pm"):
         assert " ± " in (tables / f"{name}.md").read_text()
     front = pd.read_csv(tables / "pareto.csv")
-    assert len(front) == 20 and front.groupby("base")["pareto"].any().all()
+    assert len(front) == 22 and front.groupby("base")["pareto"].any().all()  # 10 models + 1 front point each
 
 
 def test_the_search_ran_on_dev_and_its_front_was_evaluated_on_test(smoke_run):
@@ -100,6 +101,10 @@ def test_the_search_ran_on_dev_and_its_front_was_evaluated_on_test(smoke_run):
             assert (results / "models" / "search" / base / "frontier" / f"trial{point['trial']}").is_dir()
     table = (results / "tables" / "search_frontier.md").read_text()
     assert "hypervolume" in table and "frontier-trial" in table
+    scores = pd.read_csv(results / "tables" / "scores.csv")  # the front points join every model
+    points = scores[scores["kind"] == "search"]
+    assert len(points) == 2 and set(points["search"]) == {"frontier"} and points["AVG"].notna().all()
+    assert scores["dev AVG"].notna().all()  # every model's dev split, for the recommendation
     for name in ("search_frontier", "search_frontier_hypervolume"):
         assert (results / "figures" / f"{name}.png").stat().st_size > 10_000, name
 
@@ -107,9 +112,9 @@ def test_the_search_ran_on_dev_and_its_front_was_evaluated_on_test(smoke_run):
 def test_intervals_for_every_model_and_score(smoke_run):
     """Paired bootstrap intervals from the per-sample scores every evaluation JSON keeps."""
     table = pd.read_csv(smoke_run / "results" / "tables" / "intervals.csv")
-    assert len(set(zip(table["base"], table["model"]))) == 2 * 10
+    assert len(set(zip(table["base"], table["model"]))) == 2 * 11  # with the search's front point
     avg = table[table["score"] == "AVG"]
-    assert len(avg) == 20 and (avg["lo"] <= avg["value"] + 1e-12).all()
+    assert len(avg) == 22 and (avg["lo"] <= avg["value"] + 1e-12).all()
     assert (avg["value"] <= avg["hi"] + 1e-12).all()
     others = table[(table["model"] != "base") & (table["score"] == "ja-en BLEU")]
     assert others["diff_lo"].notna().all() and (others["diff_lo"] <= others["diff_hi"]).all()
@@ -227,4 +232,5 @@ def test_in_memory_sweep_writes_the_same_evaluation(smoke_run, tmp_path):
         assert "in memory" in new["model_path"]
         for key in ("model_path", "timings"):
             old.pop(key), new.pop(key)
+        old["dev"].pop("timings"), new["dev"].pop("timings")
         assert new == old

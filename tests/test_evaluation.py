@@ -221,6 +221,27 @@ def test_main_writes_schema(model_dir, data_dir, tmp_path):
     assert "AVG=" in (tmp_path / "e.log").read_text()
 
 
+def test_main_scores_the_dev_split_with_the_same_model(model_dir, data_dir, tmp_path):
+    """params.dev: the job also scores the dev split (categories only, its own max_samples),
+    as an evaluation of that split alone would."""
+    import shutil
+
+    dev_dir = data_dir.parent / "dev"  # beside the test split: few-shots from ../train
+    shutil.copytree(data_dir, dev_dir, dirs_exist_ok=True)
+    out = tmp_path / "eval.json"
+    dev = {"dataset_dir": str(dev_dir), "max_samples": 2}
+    smk = SimpleNamespace(
+        input=SimpleNamespace(model=str(model_dir), datasets=str(data_dir)), output=[str(out)],
+        params=SimpleNamespace(cfg=_cfg(dataset_dir=str(data_dir)), dev=dev), log=[],
+        wildcards=SimpleNamespace(base="tiny", model="base"), threads=1)
+    E.main(EvaluateJob.from_snakemake(smk))
+    got = json.loads(out.read_text())["dev"]
+    alone = E.evaluate(model_dir, dev_dir, E.dev_split_config(_cfg(), dev_dir, 2))
+    assert (got["dataset_dir"], got["max_samples"]) == (str(dev_dir), 2)
+    assert set(got["n"].values()) == {2}
+    assert (got["AVG"], got["MT"], got["categories"]) == (alone["AVG"], alone["MT"], alone["categories"])
+
+
 def test_bad_inputs(model_dir, data_dir, tmp_path):
     with pytest.raises(WorkflowError, match="evaluation: missing key"):
         E.evaluate(model_dir, data_dir, {"categories": {}})

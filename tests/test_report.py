@@ -18,7 +18,7 @@ from wasurenai.aggregate import main as aggregate
 from wasurenai.common import WorkflowError
 from wasurenai.jobs import FigureJob, PlotSweepsJob, PlotTrainingJob
 from wasurenai.reference import load_reference
-from wasurenai.tradeoff import metric_column, pareto_front, recommend, retention_table
+from wasurenai.tradeoff import frontier_table, metric_column, pareto_front, read_scores, recommend, retention_table
 
 PAPER_YAML = REPO / "configs" / "reference" / "paper.yaml"
 PAPER_MD = REPO.parent / "shared" / "paper.md"
@@ -187,6 +187,103 @@ def test_recommendation_files(tmp_path):
     assert "| Base     | Linear share=0.6 (linear-sweep-share0.6) | 0.387 (-0.008) | 0.832 (+0.008) |" in md
     assert "a budget of 0.01 AVG is 1 point on a 0-100 scale" in md
     assert "<table>" in (tmp_path / "r.html").read_text()
+
+
+def test_search_front_points_join_the_scores_and_the_recommendation(tmp_path):
+    """A search's front points (per base, their own trial numbers) are rows of scores.csv
+    and of the category table (kind search), candidates of the recommendation, and drawn in
+    the trade-off figure; Tables 1 and 2 keep the configured models."""
+    res = H.results(sweeps=False)
+    fronts = {"llm-jp-3-3.7b": {"frontier-trial2": H.evaluation(0.392, 0.845)},
+              "llm-jp-3-3.7b-instruct": {"frontier-trial5": H.evaluation(0.465, 0.80),
+                                         "frontier-trial7": H.evaluation(0.40, 0.85)}}
+    job = H.aggregate_job(tmp_path, res, sweeps=False, fronts=fronts)
+    aggregate(job)
+    df = pd.read_csv(job.outputs["scores_csv"], dtype={"sweep": str})
+    points = df[df["kind"] == "search"]
+    assert list(zip(points["base"], points["model"], points["search"])) == [
+        ("llm-jp-3-3.7b", "frontier-trial2", "frontier"),
+        ("llm-jp-3-3.7b-instruct", "frontier-trial5", "frontier"),
+        ("llm-jp-3-3.7b-instruct", "frontier-trial7", "frontier")]
+    assert list(points["MT"]) == [0.845, 0.80, 0.85] and points["label"].iloc[0] == "TIES search 2"
+    cats = pd.read_csv(job.outputs["categories_csv"])
+    assert "merged (TIES search 7)" in set(cats["model"])
+    assert "TIES search 2" not in (tmp_path / "tables" / "table2.md").read_text()
+    rec = recommend(read_scores(job.outputs["scores_csv"]), 0.01, "MT", H.DIRECTIONS)
+    assert rec["bases"]["llm-jp-3-3.7b"]["recommended"]["model"] == "frontier-trial2"  # MT 0.845 > Linear's
+    assert rec["bases"]["llm-jp-3-3.7b-instruct"]["recommended"]["model"] == "frontier-trial5"
+    front = frontier_table(read_scores(job.outputs["scores_csv"]))
+    assert bool(front.set_index("model").loc["frontier-trial2", "pareto"]) is True
+    from wasurenai.figures import tradeoff
+
+    fig = tradeoff(front)
+    assert "search front point" in [t.get_text() for t in fig.legends[0].get_texts()]
+
+
+def test_dev_scores_are_required_when_the_recommendation_chooses_on_dev(tmp_path):
+    dev = {"dataset_dir": "d/evaluation/dev", "max_samples": 5}
+    res = H.results(sweeps=False)
+    for data in res.values():
+        data["dev"] = {**dev, "AVG": data["AVG"] - 0.01, "MT": data["MT"], "categories": data["categories"]}
+    job = H.aggregate_job(tmp_path, res, sweeps=False, dev=dev)
+    aggregate(job)
+    df = pd.read_csv(job.outputs["scores_csv"])
+    row = df[(df["base_label"] == "Base") & (df["model"] == "linear")].iloc[0]
+    assert row["dev AVG"] == pytest.approx(0.378) and row["dev category:NLI"] == row["category:NLI"]
+    del res[("llm-jp-3-3.7b", "ties")]["dev"]
+    stale = H.aggregate_job(tmp_path / "stale", res, sweeps=False, dev=dev)
+    with pytest.raises(WorkflowError, match=r"llm-jp-3-3.7b/ties.json: no dev-split scores .* rerun its evaluation"):
+        aggregate(stale)
+    res[("llm-jp-3-3.7b", "ties")]["dev"] = {**dev, "max_samples": 3}  # scored with another setting
+    with pytest.raises(WorkflowError, match="ties.json: no dev-split scores"):
+        aggregate(H.aggregate_job(tmp_path / "other", res, sweeps=False, dev=dev))
+
+
+def with_dev(df: pd.DataFrame, dev: dict) -> pd.DataFrame:
+    """``df`` with dev-split columns: (base label, model) -> (dev AVG, dev MT); others NaN."""
+    df = df.copy()
+    df["dev AVG"], df["dev MT"] = np.nan, np.nan
+    for (label, model), (avg, mt) in dev.items():
+        row = (df["base_label"] == label) & (df["model"] == model)
+        df.loc[row, ["dev AVG", "dev MT"]] = avg, mt
+    return df
+
+
+def test_recommendation_chooses_on_dev_and_reports_test(tmp_path):
+    """On test Linear share=0.6 is the Base pick; on dev another sweep point wins: select_on
+    dev picks that one and reports its test scores (and the dev ones it was chosen on)."""
+    df = scores(tmp_path)
+    on_test = recommend(df, 0.01, "MT", H.DIRECTIONS)["bases"]["llm-jp-3-3.7b"]["recommended"]
+    assert on_test["model"] == "linear-sweep-share0.6"
+    dev = {("Base", "base"): (0.40, 0.80), ("Base", "linear-sweep-share0.6"): (0.38, 0.85),
+           ("Base", "linear-sweep-share0.8"): (0.395, 0.82)}
+    dfd = with_dev(df, dev)
+    rec = recommend(dfd, 0.01, "MT", H.DIRECTIONS, select_on="dev")
+    pick = rec["bases"]["llm-jp-3-3.7b"]["recommended"]
+    # share0.6 loses 0.02 dev AVG (out of budget); share0.8 fits on dev
+    assert pick["model"] == "linear-sweep-share0.8"
+    test_row = df[(df["base_label"] == "Base") & (df["model"] == "linear-sweep-share0.8")].iloc[0]
+    assert pick["MT"] == pytest.approx(test_row["MT"]) and pick["AVG"] == pytest.approx(test_row["AVG"])
+    assert pick["dev"] == {"AVG": 0.395, "MT": 0.82, "avg_drop": pytest.approx(0.005)}
+    assert [p["model"] for p in rec["bases"]["llm-jp-3-3.7b"]["fitting"]] == ["linear-sweep-share0.8"]
+    assert rec["selection"]["avg"] == "dev AVG" and rec["selection"]["why"] == "chosen on the dev split"
+    # the Instruct rows have no dev scores: nothing is measured there, and it says so
+    assert rec["bases"]["llm-jp-3-3.7b-instruct"]["reason"] == "the base model's dev AVG was not measured"
+    # a translation column has no dev split: maximised on test, the budget still on dev AVG
+    bleu = recommend(dfd, 0.01, "ja-en BLEU", H.DIRECTIONS, select_on="dev")
+    assert bleu["selection"]["maximised"] == "ja-en BLEU" and bleu["selection"]["avg"] == "dev AVG"
+    from wasurenai.tradeoff import write_recommendation
+
+    write_recommendation(rec, tmp_path / "r.md", tmp_path / "r.json")
+    md = (tmp_path / "r.md").read_text()
+    assert "chosen on the dev split (the budget applied to dev AVG); the scores shown are the test split's" in md
+    assert "0.395 (-0.005), 0.820" in md  # the dev scores it was chosen on
+    # no dev columns: select_on dev falls back to test and says why
+    fallback = recommend(df, 0.01, "MT", H.DIRECTIONS, select_on="dev")
+    assert fallback["bases"]["llm-jp-3-3.7b"]["recommended"]["model"] == "linear-sweep-share0.6"
+    assert fallback["selection"]["why"].startswith("chosen on the test split: no dev split was scored")
+    with pytest.raises(WorkflowError, match="report.budget.bound: interval .* needs report.budget.select_on: test"):
+        recommend(dfd.assign(**{"AVG diff lo": 0.0}), 0.01, "MT", H.DIRECTIONS, "interval", "dev")
 
 
 def test_budget_metric_names():

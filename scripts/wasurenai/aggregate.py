@@ -55,6 +55,11 @@ def _result(results: dict, base: str, model: str) -> dict:
     return results[(base, model)]
 
 
+def per_base(models, bases) -> dict[str, list[str]]:
+    """base -> its models: ``models`` as given, or one list that every base shares."""
+    return dict(models) if isinstance(models, dict) else {b: list(models) for b in bases}
+
+
 def model_label(model: str, merges: dict[str, str]) -> str:
     return f"merged ({merges[model]})" if model in merges else model
 
@@ -134,17 +139,18 @@ def table1(results: dict, bases: dict, merges: dict, directions: list, table1_me
     return pd.DataFrame(rows)
 
 
-def category_table(results: dict, bases: dict, merges: dict, models: list[str],
+def category_table(results: dict, bases: dict, merges: dict, models: dict[str, list[str]] | list[str],
                    notes: Notes | None = None) -> pd.DataFrame:
-    """Every category of every model, in the order the evaluation JSONs list them, then AVG."""
-    rows, categories = [], []
+    """Every category of every model (``models``: base -> its models), in the order the
+    evaluation JSONs list them, then AVG."""
+    rows, categories, models = [], [], per_base(models, bases)
     for base in bases:
-        for model in models:
+        for model in models[base]:
             for cat in (_result(results, base, model).get("categories") or {}):
                 if cat not in categories:
                     categories.append(cat)
     for base, label in bases.items():
-        for model in models:
+        for model in models[base]:
             res = _result(results, base, model)
             scores, reasons = res.get("categories") or {}, res.get("category_reasons") or {}
             row = {"base": label, "model": model_label(model, merges)}
@@ -210,25 +216,41 @@ def add_intervals(df: pd.DataFrame, intervals: pd.DataFrame | None, base_ids: di
     return out
 
 
-def model_kind(model: str, directions: list, sweeps: dict) -> str:
+def model_kind(model: str, directions: list, sweeps: dict, points: dict | None = None) -> str:
     return ("base" if model == "base" else "cpt" if model in directions
-            else "sweep" if model in sweeps else "merge")
+            else "sweep" if model in sweeps else "search" if model in (points or {}) else "merge")
 
 
-def scores_table(results: dict, bases: dict, models: list[str], labels: dict, directions: list,
-                 sweeps: dict) -> pd.DataFrame:
+DEV_PREFIX = "dev "  # scores.csv: "dev AVG", "dev MT", "dev category:<cat>" (the dev split)
+
+
+def dev_columns(res: dict, categories: list[str]) -> dict:
+    """A model's dev-split scores (its evaluation JSON's ``dev``) as scores.csv columns."""
+    dev = res.get("dev") or {}
+    out = {f"{DEV_PREFIX}AVG": finite(dev.get("AVG")), f"{DEV_PREFIX}MT": finite(dev.get("MT"))}
+    for cat in categories:
+        out[f"{DEV_PREFIX}category:{cat}"] = finite((dev.get("categories") or {}).get(cat))
+    return out
+
+
+def scores_table(results: dict, bases: dict, models: dict[str, list[str]] | list[str], labels: dict,
+                 directions: list, sweeps: dict, points: dict | None = None) -> pd.DataFrame:
     """Every score of every model, unrounded (empty where not measured): one row per base and
-    model, with its kind (base, cpt, merge, sweep), display label and sweep."""
+    model (``models``: base -> its models), with its kind (base, cpt, merge, sweep, search),
+    display label, sweep and search (``points``: a searches' front point -> its search); the
+    dev split's scores ("dev ..." columns) when any evaluation scored it."""
     categories = list(dict.fromkeys(cat for res in results.values()
                                     for cat in res.get("categories") or {}))
-    rows = []
+    with_dev = any(res.get("dev") for res in results.values())
+    rows, models = [], per_base(models, bases)
     for base, base_label in bases.items():
-        for model in models:
+        for model in models[base]:
             res = _result(results, base, model)
-            kind = model_kind(model, directions, sweeps)
+            kind = model_kind(model, directions, sweeps, points)
             label = {"base": "base model", "cpt": f"CPT {model}"}.get(kind) or labels.get(model, model)
             row = {"base": base, "base_label": base_label, "model": model, "label": label,
                    "kind": kind, "sweep": sweeps.get(model, {}).get("sweep", ""),
+                   "search": (points or {}).get(model, ""),
                    "AVG": finite(res.get("AVG")), "MT": finite(res.get("MT"))}
             for direction in directions:
                 scores = (res.get("translation") or {}).get(direction) or {}
@@ -236,6 +258,8 @@ def scores_table(results: dict, bases: dict, models: list[str], labels: dict, di
                     row[f"{direction} {column}"] = finite(scores.get(key))
             for cat in categories:
                 row[f"category:{cat}"] = finite((res.get("categories") or {}).get(cat))
+            if with_dev:
+                row.update(dev_columns(res, categories))
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -269,15 +293,17 @@ INTERVAL_COLUMNS = ["base", "model", "score", "value", "lo", "hi", "diff", "diff
                     "diff_hi", "excludes_zero"]
 
 
-def intervals_table(results: dict, bases: dict, models: list[str], categories: dict,
+def intervals_table(results: dict, bases: dict, models: dict[str, list[str]] | list[str], categories: dict,
                     directions: list, settings: dict) -> pd.DataFrame:
-    """Every score of every model with its paired-bootstrap interval and, for every model
-    but the base model, the difference to the base model with its interval (``stats``)."""
+    """Every score of every model (``models``: base -> its models) with its paired-bootstrap
+    interval and, for every model but the base model, the difference to the base model with
+    its interval (``stats``)."""
     cats = {cat: [tuple(m) for m in members] for cat, members in categories.items()}
     langs = {d: languages(d)[1] for d in directions}
     settings = {**INTERVAL_DEFAULTS, **(settings or {})}
+    models = per_base(models, bases)
     rows = [row for base in bases
-            for row in base_intervals(results, cats, langs, base, models, **settings)]
+            for row in base_intervals(results, cats, langs, base, models[base], **settings)]
     return pd.DataFrame(rows, columns=INTERVAL_COLUMNS)
 
 
@@ -355,7 +381,7 @@ def _table2_key(row, col, k):
     return row["base"], col, ("AVG", "MT")[k]
 
 
-def write_interval_tables(job: AggregateJob, results: dict, bases: dict, merges: dict, models: list[str],
+def write_interval_tables(job: AggregateJob, results: dict, bases: dict, merges: dict, models: dict,
                           t1: pd.DataFrame, t2: pd.DataFrame) -> tuple:
     """Write intervals.csv and the ± variants of Tables 1 and 2; return (intervals, Table 1
     and Table 2 with SIG_MARK on their significant cells, the significance note)."""
@@ -364,7 +390,7 @@ def write_interval_tables(job: AggregateJob, results: dict, bases: dict, merges:
                                 job.directions, settings)
     with atomic_open(job.outputs["intervals_csv"]) as fh:
         intervals.to_csv(fh, index=False)
-    look1 = interval_lookup(intervals, bases, {m: model_label(m, merges) for m in models})
+    look1 = interval_lookup(intervals, bases, {m: model_label(m, merges) for ms in models.values() for m in ms})
     look2 = interval_lookup(intervals, bases, {**merges, "base": "base model"})
     t1_scores, t2_scores = list(t1.columns[2:]), list(t2.columns[1:])
     t1, t2 = star_table1(t1, look1), star_table2(t2, look2)
@@ -392,7 +418,7 @@ def write_paper_tables(job: AggregateJob, t1: pd.DataFrame, t2: pd.DataFrame, tc
                 html_path=_out(job, "categories_html"), title="Every llm-jp-eval category")
 
 
-def write_figure_data(job: AggregateJob, results: dict, bases: dict, models: list[str], labels: dict,
+def write_figure_data(job: AggregateJob, results: dict, bases: dict, models: dict, labels: dict,
                       sweeps: dict, intervals: pd.DataFrame | None) -> None:
     """sweeps.csv and scores.csv: the figures' data, with the intervals where computed."""
     directions = job.directions
@@ -402,7 +428,8 @@ def write_figure_data(job: AggregateJob, results: dict, bases: dict, models: lis
             fh, index=False)
     if _out(job, "scores_csv"):
         with atomic_open(job.outputs["scores_csv"]) as fh:
-            scores = scores_table(results, bases, models, labels, directions, sweeps)
+            scores = scores_table(results, bases, models, labels, directions, sweeps,
+                                  {p: info["search"] for p, info in job.points.items()})
             cats = {c[len("category:"):]: c for c in scores.columns if c.startswith("category:")}
             add_intervals(scores, intervals, {b: b for b in bases}, "model", cats).to_csv(
                 fh, index=False)
@@ -431,14 +458,31 @@ def log_tables(logger, results: dict, t1: pd.DataFrame, t2: pd.DataFrame,
                 t2.to_string(index=False), tc.to_string(index=False))
 
 
+def check_dev(results: dict, job: AggregateJob) -> None:
+    """With a dev split to select on (``job.dev``), every evaluation JSON must hold its dev
+    scores: one from before (or from another dev setting) is refused, naming the file."""
+    if not job.dev:
+        return
+    for run, res in results.items():
+        dev = res.get("dev")
+        if not dev or dev.get("dataset_dir") != job.dev["dataset_dir"] \
+                or dev.get("max_samples") != job.dev["max_samples"]:
+            raise WorkflowError(
+                f"{job.evals[run]}: no dev-split scores for {job.dev['dataset_dir']} with "
+                f"max_samples {job.dev['max_samples']} (report.budget.select_on: dev); rerun its "
+                f"evaluation (delete the file or run snakemake with --forcerun evaluate)")
+
+
 def main(job: AggregateJob) -> None:
     logger = get_logger("aggregate", job.log)
     reference = load_reference(job.reference) if job.reference else None
     results = load_results(job.evals)
     bases, merges = job.bases, job.merges
-    models = list(dict.fromkeys(run["model"] for run in job.runs))
+    models = {b: list(dict.fromkeys(r["model"] for r in job.runs if r["base"] == b)) for b in bases}
     sweeps = job.sweeps
-    labels = {**merges, **{m: info["label"] for m, info in sweeps.items()}}
+    labels = {**merges, **{m: info["label"] for m, info in sweeps.items()},
+              **{p: info["label"] for p, info in job.points.items()}}
+    check_dev(results, job)
     notes = Notes(), Notes(), Notes()
     t1 = table1(results, bases, merges, job.directions, job.table1_merge, notes[0])
     t2 = table2(results, bases, merges, notes[1])

@@ -64,6 +64,8 @@ class Evaluation:
     comet_demo: dict  # the demo COMET's encoder, seed and steps (for checkpoint: demo)
     translation_files: dict  # input name -> file, for directions evaluated on a user's file
     dev_dir: str  # the dev split beside dataset_dir (llm-jp-eval's layout): what searches score
+    dev: dict | None  # {"dataset_dir", "max_samples"}: the dev split every evaluation also
+    # scores for the recommendation (report.budget.select_on: dev, where the split exists)
 
 
 @dataclass(frozen=True)
@@ -304,6 +306,14 @@ def check_budget(budget: dict, categories: list, directions: list) -> None:
 
     with _as_config_error():
         metric_column(budget["maximise"], categories, directions)
+    n = budget.get("dev_max_samples")
+    if n is not None and (n == 0 or n < -1):
+        raise ConfigError("config key report.budget.dev_max_samples: the first N dev samples (N >= 1), "
+                          f"-1 for all, or null for evaluation.max_samples; got {n}")
+    if budget.get("bound") == "interval" and budget.get("select_on", "dev") == "dev":
+        raise ConfigError("config key report.budget.bound: interval applies the budget to the test "
+                          "split's paired intervals, so it needs report.budget.select_on: test "
+                          "(the default, dev, chooses on dev scores, which have no intervals)")
 
 
 def check_config(config: dict, categories: dict) -> None:
@@ -389,7 +399,23 @@ def resolve_evaluation(config: dict, categories: dict) -> Evaluation:
         comet_demo={**COMET_DEMO_DEFAULTS, **comet.get("demo", {})},
         translation_files=translation_files(section["translation"]),
         dev_dir=dev_dir(section["dataset_dir"]),
+        dev=dev_evaluation(config, list(dict.fromkeys(d for ms in categories.values() for d, _ in ms))),
     )
+
+
+def dev_evaluation(config: dict, datasets: list) -> dict | None:
+    """What evaluation jobs score beside the test split for report.budget.select_on: dev —
+    the dev split, when the demo generates it or every dataset (and its train split for
+    few-shots) is there; None otherwise (the recommendation then chooses on test)."""
+    budget, section = config["report"]["budget"], config["evaluation"]
+    if budget.get("select_on", "dev") != "dev":
+        return None
+    split = dev_dir(section["dataset_dir"])
+    generated = datasets_input(config) != section["dataset_dir"]
+    if not generated and missing_datasets(split, datasets, section["num_few_shots"]):
+        return None
+    n = budget.get("dev_max_samples")
+    return {"dataset_dir": split, "max_samples": section["max_samples"] if n is None else n}
 
 
 def dev_dir(dataset_dir: str) -> str:

@@ -444,12 +444,43 @@ def translation_scores(direction: str, task: Task | None, predictions: dict,
     return out
 
 
+def dev_split_config(cfg: dict, dev_dir: str | Path, max_samples: int | None) -> dict:
+    """The evaluation section for the dev split (llm-jp-eval's ``…/evaluation/dev``): its
+    directory, ``max_samples`` (None: the test split's), the categories only (the
+    translation test sets have no dev split)."""
+    return {**cfg, "dataset_dir": str(dev_dir), "translation": {},
+            "max_samples": cfg["max_samples"] if max_samples is None else max_samples}
+
+
+DEV_KEYS = ("AVG", "MT", "categories", "category_reasons", "timings")
+
+
+def evaluate_dev(model_dir: str | Path, cfg: dict, dev: dict, suite: MetricSuite, loaded,
+                 logger=None, tasks: dict[str, Task] | None = None) -> dict:
+    """The dev-split scores of a loaded model (``dev``: {"dataset_dir", "max_samples"}), as
+    an evaluation JSON's ``dev`` entry: what the recommendation selects on."""
+    dcfg = dev_split_config(cfg, dev["dataset_dir"], dev.get("max_samples"))
+    res = evaluate(model_dir, dcfg["dataset_dir"], dcfg, suite=suite, tasks=tasks, loaded=loaded,
+                   logger=logger)
+    n = {name: d.get("n") for name, d in res["datasets"].items()}
+    return {"dataset_dir": dcfg["dataset_dir"], "max_samples": dcfg["max_samples"], "n": n,
+            **{k: res[k] for k in DEV_KEYS}}
+
+
 def main(job: EvaluateJob) -> None:
     import torch
 
     logger = get_logger("evaluate", job.log)
     torch.set_num_threads(max(1, job.threads))
-    result = evaluate(job.model_dir, job.cfg["dataset_dir"], job.cfg, logger=logger)
+    suite = new_suite(job.cfg)
+    t0 = time.perf_counter()
+    loaded = load_model(job.model_dir)  # once, for the test split and the dev split
+    load_s = time.perf_counter() - t0
+    result = evaluate(job.model_dir, job.cfg["dataset_dir"], job.cfg, suite=suite, loaded=loaded,
+                      logger=logger)
+    result["timings"]["load_s"] += load_s
+    if job.dev:
+        result["dev"] = evaluate_dev(job.model_dir, job.cfg, job.dev, suite, loaded, logger)
     result = {"base": job.base, "model": job.model, **result}
     write_json(job.out, result)
     logger.info(f"AVG={result['AVG']} MT={result['MT']} -> {job.out}")

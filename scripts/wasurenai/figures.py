@@ -213,6 +213,7 @@ KIND_STYLE = {
     "cpt": {"marker": "^", "s": 60, "color": "tab:red", "label": "CPT model"},
     "merge": {"marker": "s", "s": 45, "color": "tab:green", "label": "named merge (Table 2)"},
     "sweep": {"marker": "o", "s": 22, "color": "tab:purple", "label": "sweep point"},
+    "search": {"marker": "D", "s": 40, "color": "tab:orange", "label": "search front point"},
 }
 
 
@@ -260,14 +261,14 @@ def tradeoff(front: pd.DataFrame):
         ax.set_title(f"{base}: general ability vs translation")
         ax.grid(alpha=0.3)
         ax.margins(x=0.15, y=0.12)
-    order = ["base", "cpt", "merge", *(f"sweep {n}" for n in sweep_names), "frontier", "interval"]
+    order = ["base", "cpt", "merge", *(f"sweep {n}" for n in sweep_names), "search", "frontier", "interval"]
     shown = [handles[k] for k in order if k in handles]
     fig.legend(handles=shown, loc="outside lower center", ncol=min(len(shown), 3), frameon=False)
     fig.canvas.draw()  # the final layout: labels are placed in its display coordinates
     fig.set_layout_engine("none")
     for ax, base in zip(grid[0], bases):
         rows = front[(front["base_label"] == base) & front["AVG"].map(finite).notna() & front["MT"].map(finite).notna()]
-        named = rows[rows["pareto"] | (rows["kind"] != "sweep")]
+        named = rows[rows["pareto"] | ~rows["kind"].isin(("sweep", "search"))]
         place_labels(ax, named["MT"].to_numpy(), named["AVG"].to_numpy(), list(named["label"]),
                      points=(rows["MT"].to_numpy(), rows["AVG"].to_numpy()))
     return fig

@@ -25,6 +25,33 @@ def _by_run(runs, paths) -> dict[tuple[str, str], str]:
     return {(run["base"], run["model"]): path for run, path in zip(runs, paths)}
 
 
+def front_runs(fronts, paths) -> tuple[list[dict], dict]:
+    """The searches' front points as evaluation runs, from the search_front outputs
+    ``paths`` of ``fronts`` ([{base, search}], in that order): (runs, point -> {base,
+    search, label}). The rules list the points' evaluations in this order, after the
+    configured runs (common.smk, search_point_evals)."""
+    from wasurenai.search import front_points
+
+    fronts, paths = list(fronts), [str(p) for p in paths]
+    if len(fronts) != len(paths):
+        raise WorkflowError(f"{len(paths)} front files for {len(fronts)} searches")
+    runs, points = [], {}
+    for front, path in zip(fronts, paths):
+        for point, entry in front_points(path).items():
+            runs.append({"base": front["base"], "model": point})
+            points[point] = {"base": front["base"], "search": front["search"], "label": entry["spec"]["label"]}
+    return runs, points
+
+
+def _runs_and_points(smk) -> tuple[list[dict], dict, list[str]]:
+    """params.runs and the searches' front points (input.fronts, params.fronts), if any,
+    with their evaluation JSONs (input.evals, then input.point_evals)."""
+    fronts = _named(smk.params, "fronts") or []
+    extra, points = front_runs(fronts, smk.input.fronts if fronts else [])
+    evals = [*smk.input.evals, *(_named(smk.input, "point_evals") or [])]
+    return [*smk.params.runs, *extra], points, evals
+
+
 @dataclass(frozen=True)
 class TrainJob:
     """Rules continual_pretrain and build_demo_base: train on packed tokens.
@@ -106,6 +133,7 @@ class SweepJob:
     outputs: dict[str, str]  # point -> evaluation JSON
     threads: int = 1
     log: str | None = None
+    dev: dict | None = None  # as EvaluateJob's
 
     @classmethod
     def from_snakemake(cls, smk) -> SweepJob:
@@ -115,7 +143,13 @@ class SweepJob:
         return cls(base=smk.wildcards.base, points=points,
                    models={role: str(smk.input[role]) for role in smk.params.roles},
                    cfg=dict(smk.params.cfg), outputs=dict(zip(points, map(str, smk.output))),
-                   threads=int(smk.threads), log=first_log(smk))
+                   threads=int(smk.threads), log=first_log(smk), dev=_dev(smk))
+
+
+def _dev(smk) -> dict | None:
+    """params.dev of an evaluating rule: the dev split to score beside the test split, or None."""
+    dev = getattr(smk.params, "dev", None)
+    return dict(dev) if dev else None
 
 
 @dataclass(frozen=True)
@@ -130,12 +164,14 @@ class EvaluateJob:
     out: str
     threads: int = 1
     log: str | None = None
+    dev: dict | None = None  # {"dataset_dir", "max_samples"}: the dev split scored too
 
     @classmethod
     def from_snakemake(cls, smk) -> EvaluateJob:
         return cls(base=smk.wildcards.base, model=smk.wildcards.model,
                    model_dir=str(smk.input.model), cfg=dict(smk.params.cfg),
-                   out=str(smk.output[0]), threads=int(smk.threads), log=first_log(smk))
+                   out=str(smk.output[0]), threads=int(smk.threads), log=first_log(smk),
+                   dev=_dev(smk))
 
 
 # --- corpus and demo data ----------------------------------------------------------------
@@ -343,8 +379,9 @@ class RecommendJob:
 
     @classmethod
     def from_snakemake(cls, smk) -> RecommendJob:
-        return cls(scores=str(smk.input.scores), evals=_by_run(smk.params.runs, smk.input.evals),
-                   runs=list(smk.params.runs), budget=dict(smk.params.budget),
+        runs, _, evals = _runs_and_points(smk)
+        return cls(scores=str(smk.input.scores), evals=_by_run(runs, evals),
+                   runs=runs, budget=dict(smk.params.budget),
                    directions=list(smk.params.directions), categories=dict(smk.params.categories),
                    intervals=dict(smk.params.intervals), md=str(smk.output.md),
                    json=str(smk.output.json), html=str(smk.output.html), log=first_log(smk))
@@ -370,11 +407,14 @@ class AggregateJob:
     intervals: dict = field(default_factory=dict)
     reference: str | None = None
     log: str | None = None
+    points: dict = field(default_factory=dict)  # a search's front point -> {base, search, label}
+    dev: dict | None = None  # the dev split every evaluation scored (EvaluateJob.dev), if any
 
     @classmethod
     def from_snakemake(cls, smk) -> AggregateJob:
         reference = _named(smk.input, "reference")
-        return cls(evals=_by_run(smk.params.runs, smk.input.evals), runs=list(smk.params.runs),
+        runs, points, evals = _runs_and_points(smk)
+        return cls(evals=_by_run(runs, evals), runs=runs, points=points, dev=_dev(smk),
                    bases=dict(smk.params.bases), merges=dict(smk.params.merges),
                    directions=list(smk.params.directions),
                    table1_merge=str(smk.params.table1_merge),

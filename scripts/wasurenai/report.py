@@ -46,7 +46,7 @@ def recommend(job: RecommendJob) -> None:
     logger = get_logger("recommend", job.log)
     budget = job.budget
     rec = pick(read_scores(job.scores), float(budget["max_avg_drop"]), budget["maximise"],
-               job.directions, budget.get("bound", "point"))
+               job.directions, budget.get("bound", "point"), budget.get("select_on", "dev"))
     runner_up_intervals(rec, job)
     write_recommendation(rec, job.md, job.json, job.html)
     logger.info("%s", Path(job.md).read_text(encoding="utf-8"))

@@ -282,10 +282,10 @@ def objective_values(result: dict, objectives: list[str]) -> list[float]:
 
 
 def dev_config(cfg: dict, spec: dict, dev_dir: str) -> dict:
-    """The evaluation section for a trial: the dev split, the search's ``max_samples``, the
-    categories only (the translation test sets have no dev split)."""
-    return {**cfg, "dataset_dir": dev_dir, "max_samples": spec.get("max_samples", cfg["max_samples"]),
-            "translation": {}}
+    """The evaluation section for a trial: the dev split with the search's ``max_samples``."""
+    from .evaluation import dev_split_config
+
+    return dev_split_config(cfg, dev_dir, spec.get("max_samples"))
 
 
 def run_worker(job, trial_hook=None) -> dict:

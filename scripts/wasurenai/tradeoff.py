@@ -104,17 +104,41 @@ def metric_column(name: str, categories: list[str], directions: list[str]) -> st
 
 
 BOUNDS = ("point", "interval")
+SPLITS = ("dev", "test")
+CANDIDATE_KINDS = (*MERGE_KINDS, "search")  # what the recommendation chooses among
+DEV = "dev "  # scores.csv's dev-split columns: "dev AVG", "dev MT", "dev category:<cat>"
+
+
+def selection_columns(scores: pd.DataFrame, column: str, select_on: str) -> tuple[str, str, str]:
+    """(AVG column, maximised column, why) the choice is made on: the dev split's where
+    ``select_on`` is dev and scores.csv has dev scores (a translation column has none: it is
+    maximised on test), else the test split's."""
+    if select_on not in SPLITS:
+        raise WorkflowError(f"config key report.budget.select_on: {select_on!r}, not one of {SPLITS}")
+    if select_on == "test":
+        return "AVG", column, "chosen on the test split (report.budget.select_on: test)"
+    if f"{DEV}AVG" not in scores.columns or not scores[f"{DEV}AVG"].map(_finite).any():
+        return "AVG", column, ("chosen on the test split: no dev split was scored (none beside "
+                               "evaluation.dataset_dir)")
+    if f"{DEV}{column}" in scores.columns:
+        return f"{DEV}AVG", f"{DEV}{column}", "chosen on the dev split"
+    return f"{DEV}AVG", column, f"chosen on the dev split's AVG; {column} has no dev split, so it is maximised on test"
 
 
 def recommend(scores: pd.DataFrame, max_avg_drop: float, maximise: str,
-              directions: list[str], bound: str = "point") -> dict:
-    """Per base: the merge with the highest ``maximise`` score among those whose AVG is at
-    most ``max_avg_drop`` (0-1 scale) below the base model's; ties go to the higher AVG,
-    then to the first listed. When none fits, the reason and the closest merge.
+              directions: list[str], bound: str = "point", select_on: str = "test") -> dict:
+    """Per base: the merge (a named merge, sweep point or search front point) with the
+    highest ``maximise`` score among those whose AVG is at most ``max_avg_drop`` (0-1 scale)
+    below the base model's; ties go to the higher AVG, then to the first listed. When none
+    fits, the reason and the closest merge.
 
-    ``bound="interval"`` applies the budget to the interval's bound instead of the point
-    estimate: a merge fits only if the lower bound of its paired AVG difference to the base
-    model ("AVG diff lo" in scores.csv) loses at most ``max_avg_drop``."""
+    ``select_on="dev"`` compares the candidates on their dev-split scores ("dev ..."
+    columns) where scores.csv has them and reports their test scores: a choice made on the
+    test split is fitted to the very samples that measure it, so its test score overstates
+    what a user gets. ``bound="interval"`` applies the budget to the interval's bound instead
+    of the point estimate: a merge fits only if the lower bound of its paired AVG difference
+    to the base model ("AVG diff lo" in scores.csv, the test split's) loses at most
+    ``max_avg_drop``."""
     if bound not in BOUNDS:
         raise WorkflowError(f"config key report.budget.bound: {bound!r}, not one of {BOUNDS}")
     if bound == "interval" and "AVG diff lo" not in scores.columns:
@@ -122,40 +146,47 @@ def recommend(scores: pd.DataFrame, max_avg_drop: float, maximise: str,
                             "in scores.csv (written by the aggregate rule)")
     categories = [c.removeprefix("category:") for c in scores.columns if c.startswith("category:")]
     column = metric_column(maximise, categories, directions)
+    avg_col, sel_col, why = selection_columns(scores, column, select_on)
+    if bound == "interval" and avg_col != "AVG":
+        raise WorkflowError("config key report.budget.bound: interval applies the budget to the "
+                            "test split's intervals; it needs report.budget.select_on: test")
     out = {"budget": {"max_avg_drop": max_avg_drop, "maximise": maximise, "bound": bound,
+                      "select_on": select_on,
                       "unit": "AVG on llm-jp-eval's 0-1 scale: 0.01 = one point"},
-           "bases": {}}
+           "selection": {"avg": avg_col, "maximised": sel_col, "why": why}, "bases": {}}
     for base, group in scores.groupby("base", sort=False):
         ref = group[group["kind"] == "base"].iloc[0]
-        merges = group[group["kind"].isin(MERGE_KINDS)]
+        merges = group[group["kind"].isin(CANDIDATE_KINDS)]
         entry = {"base_label": ref["base_label"], "base_model": {"AVG": finite(ref["AVG"]),
                                                                    maximise: finite(ref[column])},
                  "recommended": None, "fitting": [], "reason": ""}
+        if avg_col != "AVG":
+            entry["base_model"]["dev"] = {"AVG": finite(ref[avg_col]), maximise: finite(ref[sel_col])}
         out["bases"][base] = entry
         if merges.empty:
             entry["reason"] = "no merges are configured"
             continue
-        if not _finite(ref["AVG"]):
-            entry["reason"] = "the base model's AVG was not measured"
+        if not _finite(ref[avg_col]):
+            entry["reason"] = f"the base model's {avg_col} was not measured"
             continue
-        measured = merges[merges["AVG"].map(_finite) & merges[column].map(_finite)]
+        measured = merges[merges[avg_col].map(_finite) & merges[sel_col].map(_finite)]
         if measured.empty:
-            entry["reason"] = f"no merge has both AVG and {maximise} measured"
+            entry["reason"] = f"no merge has both {avg_col} and {sel_col} measured"
             continue
-        drop = ref["AVG"] - measured["AVG"]
+        drop = ref[avg_col] - measured[avg_col]
         if bound == "interval":  # the worst loss the interval allows
             drop = (-measured["AVG diff lo"]).where(measured["AVG diff lo"].map(_finite), float("inf"))
         fits = measured[drop <= max_avg_drop + 1e-12].copy()
         if fits.empty:
             closest = measured.loc[drop.idxmin()]
             entry["reason"] = (
-                f"no merge loses at most {max_avg_drop:g} AVG: the smallest loss is "
-                f"{ref['AVG'] - closest['AVG']:.3f} ({closest['label']}, AVG "
-                f"{closest['AVG']:.3f} vs the base model's {ref['AVG']:.3f})")
+                f"no merge loses at most {max_avg_drop:g} {avg_col}: the smallest loss is "
+                f"{ref[avg_col] - closest[avg_col]:.3f} ({closest['label']}, {avg_col} "
+                f"{closest[avg_col]:.3f} vs the base model's {ref[avg_col]:.3f})")
             continue
         fits["_order"] = range(len(fits))
-        fits = fits.sort_values([column, "AVG", "_order"], ascending=[False, False, True])
-        entry["fitting"] = [_pick(row, ref, column, maximise) for _, row in fits.iterrows()]
+        fits = fits.sort_values([sel_col, avg_col, "_order"], ascending=[False, False, True])
+        entry["fitting"] = [_pick(row, ref, column, maximise, avg_col, sel_col) for _, row in fits.iterrows()]
         entry["recommended"] = entry["fitting"][0]
     return out
 
@@ -165,13 +196,19 @@ def _bounds(row, name: str) -> list[float] | None:
     return [float(lo), float(hi)] if _finite(lo) and _finite(hi) else None
 
 
-def _pick(row, ref, column, maximise) -> dict:
+def _pick(row, ref, column, maximise, avg_col="AVG", sel_col=None) -> dict:
+    """A candidate as the recommendation reports it: its test scores and their changes
+    against the base model (and, when chosen on dev, the dev scores it was chosen on)."""
     gain = _bounds(row, f"{column} diff")
-    return {"model": row["model"], "label": row["label"], "AVG": float(row["AVG"]),
-            "avg_drop": float(ref["AVG"] - row["AVG"]), maximise: float(row[column]),
-            "gain_over_base": (float(row[column] - ref[column]) if _finite(ref[column]) else None),
+    pick = {"model": row["model"], "label": row["label"], "AVG": finite(row["AVG"]),
+            "avg_drop": finite(ref["AVG"] - row["AVG"]), maximise: finite(row[column]),
+            "gain_over_base": finite(row[column] - ref[column]),
             "avg_change_interval": _bounds(row, "AVG diff"), "gain_interval": gain,
             "distinguishable_from_base": None if gain is None else bool(gain[0] > 0 or gain[1] < 0)}
+    if avg_col != "AVG":
+        pick["dev"] = {"AVG": float(row[avg_col]), maximise: float(row[sel_col]),
+                       "avg_drop": float(ref[avg_col] - row[avg_col])}
+    return pick
 
 
 def recommendation_frame(rec: dict) -> tuple[pd.DataFrame, str, list[str]]:
@@ -182,8 +219,9 @@ def recommendation_frame(rec: dict) -> tuple[pd.DataFrame, str, list[str]]:
     notes = [
         f"AVG and the scores are on llm-jp-eval's 0-1 scale (BLEU 0-100): a budget of "
         f"{drop:g} AVG is {100 * drop:g} point{'' if 100 * drop == 1 else 's'} on a 0-100 scale.",
-        "Candidates: every named merge and sweep point of the base; changes are against the "
-        "base model; the budget is checked on unrounded AVG"
+        f"{_selection_note(rec)}",
+        "Candidates: every named merge, sweep point and search front point of the base; changes "
+        "are against the base model; the budget is checked on unrounded AVG"
         + (" (on the lower bound of its paired interval: report.budget.bound = interval)"
            if budget.get("bound") == "interval" else "") + ". Ties in the maximised score go "
         "to the higher AVG.",
@@ -206,10 +244,14 @@ def recommendation_frame(rec: dict) -> tuple[pd.DataFrame, str, list[str]]:
             others += f", and {more} more" if more > 0 else ""
             gain = pick["gain_over_base"]
             row.update({"recommended merge": f"{pick['label']} ({pick['model']})",
-                        "AVG (change)": f"{fmt(pick['AVG'])} ({fmt_signed(-pick['avg_drop'])})",
+                        "AVG (change)": f"{fmt(pick['AVG'])} ({fmt_signed(_neg(pick['avg_drop']))})",
                         f"{metric} (change)": f"{fmt(pick[metric], kind(metric))} ({fmt_signed(gain, kind(metric))})",
                         "also within budget": others or "-",
                         "distinguishable": _distinguishable(entry, metric)})
+            if "dev" in pick:
+                dev = pick["dev"]
+                row["dev AVG (change), " + metric] = (f"{fmt(dev['AVG'])} ({fmt_signed(-dev['avg_drop'])}), "
+                                                      f"{fmt(dev[metric], kind(metric))}")
             if gain is not None and gain <= 0:
                 beaten.append(entry["base_label"])
         rows.append(row)
@@ -218,7 +260,23 @@ def recommendation_frame(rec: dict) -> tuple[pd.DataFrame, str, list[str]]:
                      f"{metric}; the base model itself is the better choice there.")
     columns = ["base", "recommended merge", "AVG (change)", f"{metric} (change)", "base model AVG",
                f"base model {metric}", "also within budget", "distinguishable"]
-    return pd.DataFrame(rows, columns=columns), title, notes
+    if any("dev" in (e["recommended"] or {}) for e in rec["bases"].values()):
+        columns.insert(4, "dev AVG (change), " + metric)
+    return pd.DataFrame(rows, columns=columns).fillna(""), title, notes
+
+
+def _neg(value):
+    return None if value is None else -value
+
+
+def _selection_note(rec: dict) -> str:
+    sel = rec.get("selection") or {"avg": "AVG", "why": "chosen on the test split"}
+    if sel["avg"] == "AVG":
+        return (f"The merge was {sel['why']}: the scores shown are the ones that chose it, "
+                "so they are optimistic about what a user gets.")
+    return (f"The merge was {sel['why']} (the budget applied to dev AVG); the scores shown are "
+            "the test split's, which the choice has not seen: choosing on test would fit the "
+            "choice to the samples that measure it and overstate what a user gets.")
 
 
 def _distinguishable(entry: dict, metric: str) -> str:

@@ -150,6 +150,31 @@ def search_worker_inputs(wildcards):
     return {**inputs, **{role: model_dir(wildcards.base, role) for role in RESOLVED.search_roles[wildcards.search]}}
 
 
+def search_fronts():
+    """Every (base, search) whose front points join the evaluated models, in one order."""
+    return [{"base": b, "search": s} for b in BASES for s in RESOLVED.searches]
+
+
+def front_files():
+    return [f"{RESULTS}/search/{f['base']}/{f['search']}/front.json" for f in search_fronts()]
+
+
+def run_evals():
+    """The evaluation JSONs of the configured runs (eval_runs), in that order."""
+    return [f"{RESULTS}/eval/{run['base']}/{run['model']}.json" for run in eval_runs()]
+
+
+def point_evals(wildcards):
+    """Every search front point's evaluation (once the search_front checkpoints have run),
+    in the order jobs.front_runs reads them: an input of its own, so that the configured
+    runs' evaluations are in the DAG before the checkpoints have run."""
+    evals = []
+    for f in search_fronts():
+        front = checkpoints.search_front.get(**f).output.front
+        evals += [f"{RESULTS}/eval/{f['base']}/{point}.json" for point in front_points(front)]
+    return evals
+
+
 def search_worker_outputs(base, search):
     workers = RESOLVED.searches[search]["workers"]
     return [f"{RESULTS}/search/{base}/{search}/worker{i}.json" for i in range(workers)]

@@ -19,5 +19,6 @@ rule evaluate:
         gpu=1,
     params:
         cfg=EVAL.section,
+        dev=EVAL.dev,  # the dev split the recommendation chooses on (report.budget.select_on)
     script:
         "../scripts/evaluate.py"

@@ -52,6 +52,7 @@ for _sweep in RESOLVED.in_memory_sweeps:
             roles=RESOLVED.roles,
             points=_points,
             cfg=EVAL.section,
+            dev=EVAL.dev,
         script:
             "../scripts/sweep.py"
 

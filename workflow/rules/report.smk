@@ -18,7 +18,9 @@ localrules:
 rule aggregate:
     input:
         **({"reference": REFERENCE} if REFERENCE else {}),
-        evals=[f"{RESULTS}/eval/{run['base']}/{run['model']}.json" for run in eval_runs()],
+        evals=run_evals(),
+        point_evals=point_evals,
+        fronts=front_files(),
     output:
         **reference_outputs(),
         table1_md=f"{TABLES_DIR}/table1.md",
@@ -56,6 +58,8 @@ rule aggregate:
         table1_merge=RESOLVED.report["table1_merge"],
         categories=EVAL.categories,
         intervals=RESOLVED.report["intervals"],
+        fronts=search_fronts(),
+        dev=EVAL.dev,
     script:
         "../scripts/aggregate.py"
 
@@ -111,7 +115,9 @@ rule plot_retention:
 rule recommend:
     input:
         scores=rules.aggregate.output.scores_csv,
-        evals=rules.aggregate.input.evals,
+        evals=run_evals(),
+        point_evals=point_evals,
+        fronts=front_files(),
     output:
         md=f"{TABLES_DIR}/recommendation.md",
         json=f"{TABLES_DIR}/recommendation.json",
@@ -128,6 +134,7 @@ rule recommend:
         runs=eval_runs(),
         categories=EVAL.categories,
         intervals=RESOLVED.report["intervals"],
+        fronts=search_fronts(),
     script:
         "../scripts/recommend.py"
 
