@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test bench bench-merge dry-run lint clean slurm-test report
+.PHONY: demo test bench bench-merge bench-gpu dry-run lint clean slurm-test report
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,9 @@ bench: $(STAMP)  # run from the repository root: the benches import tests/helper
 
 bench-merge: $(STAMP)  # ~25 min and 14 GB of scratch models under /tmp/bench_merge
 	$(BIN)/python -m bench.merge
+
+bench-gpu: $(STAMP)  # one GPU, < 8 min, 23 GB of scratch models under TMPDIR: one JSON line
+	bench/gpu.sh
 
 clean:
 	rm -rf results .snakemake
