@@ -299,6 +299,8 @@ def test_searches_resolve_with_defaults_roles_and_the_dev_split(resolved, demo):
     ({"space": {"density": [0.0, 0.5]}}, "config key searches.frontier.space.density"),
     ({"space": {"no_such": [0.1, 0.2]}}, "config key searches.frontier.space.no_such"),
     ({"objectives": ["AVG", "XX"]}, "config key searches.frontier.objectives"),
+    ({"layerwise": {"filters": ["mlp"], "depth_points": 1}}, "config key searches.frontier.layerwise.depth_points"),
+    ({"layerwise": {"filters": ["self_attn", "mlp_typo"]}}, "config key searches.frontier.layerwise.filters"),
 ])
 def test_a_bad_search_fails_at_dag_build_naming_its_key(demo, change, key):
     cfg = copy.deepcopy(demo)
@@ -306,6 +308,14 @@ def test_a_bad_search_fails_at_dag_build_naming_its_key(demo, change, key):
     with pytest.raises(ConfigError) as err:
         wc.resolve(cfg, REPO)
     assert str(err.value).startswith(key), err.value
+
+
+def test_a_layerwise_search_resolves_reading_the_same_roles(demo):
+    cfg = copy.deepcopy(demo)
+    cfg["searches"]["frontier"]["layerwise"] = {"filters": ["self_attn", "mlp"], "depth_points": 3}
+    resolved = wc.resolve(cfg, REPO)
+    assert resolved.searches["frontier"]["layerwise"]["depth_points"] == 3
+    assert resolved.search_roles["frontier"] == ROLES
 
 
 def test_a_merge_named_like_a_search_point_fails(demo):

@@ -89,6 +89,13 @@ def trials(job, spec=SPEC) -> pd.DataFrame:
     ({"objectives": ["AVG"], "sampler": "nsga2"}, "searches.s.sampler"),
     ({"method": "slerp"}, "searches.s.method"),
     ({"method": "no_such_method"}, "searches.s.method"),
+    ({"layerwise": {"filters": ["self_atn"]}}, "searches.s.layerwise.filters"),
+    ({"layerwise": {"filters": ["mlp", "mlp.down_proj"]}}, "searches.s.layerwise.filters"),  # shadowed
+    ({"layerwise": {"filters": ["mlp"], "depth_points": 1}}, "searches.s.layerwise.depth_points"),
+    ({"layerwise": {"keys": ["density"]}}, "searches.s.layerwise"),  # neither filters nor depth points
+    ({"layerwise": {"depth_points": 2, "keys": ["epsilon"]}}, "searches.s.layerwise.keys"),
+    ({"space": {"density": [0.2, 1.0], "parameters": {"lambda": [0.5, 1.0]}},
+      "layerwise": {"depth_points": 2, "keys": ["parameters.lambda"]}}, "searches.s.layerwise.keys"),
 ])
 def test_a_space_or_objective_the_method_cannot_take_fails_naming_the_key(change, key):
     spec = {**SPEC, **change}
@@ -105,6 +112,41 @@ def test_a_valid_search_passes_and_a_trial_is_a_sweep_point():
     for key in ("method", "weights", "density", "parameters"):
         assert got[key] == want[key]
     assert got["parameters"]["normalize"] is False  # as a base_share sweep: s is not cancelled
+
+
+LAYERWISE = {**SPEC, "trials": 2, "layerwise": {"filters": ["self_attn", "mlp"], "depth_points": 2}}
+
+
+def test_a_layerwise_trial_is_mergekits_filter_and_gradient_lists_per_family_and_depth(tmp_path):
+    """Linear over base_share per (family, depth point) on a 3-layer model: each tensor of the
+    in-memory merge is s * base + (1 - s) / 2 * (ja-en + en-ja) with s its family's gradient at
+    t = layer / 2 (mergekit), the weights of each cell from grid.share_weights (one definition)."""
+    import torch
+    from safetensors.torch import load_file
+
+    from wasurenai.evaluation import load_model
+    from wasurenai.merge import mergekit_config, merge_into
+
+    spec = {**SPEC, "method": "linear", "space": {"base_share": [0.0, 1.0]},
+            "layerwise": {"filters": ["self_attn"], "depth_points": 2}}
+    check_search("s", spec, DIRECTIONS, ROLES, CATEGORIES, task_vector_methods())
+    values = {"base_share@self_attn/0": 0.2, "base_share@self_attn/1": 0.8,
+              "base_share@other/0": 0.5, "base_share@other/1": 0.9}
+    point = trial_spec("s", spec, values, DIRECTIONS, task_vector_methods())
+    assert point["weights"]["base"] == [{"filter": "self_attn", "value": [0.2, 0.8]}, {"value": [0.5, 0.9]}]
+    assert point["weights"]["ja-en"][0] == {"filter": "self_attn", "value": [0.4, pytest.approx(0.1)]}
+    models = {r: str(build_model(tmp_path / r, layers=3, seed=i)) for i, r in enumerate(ROLES)}
+    model, _ = load_model(models["base"], "cpu")
+    merge_into(mergekit_config("s", point, models), model)
+    got = dict(model.named_parameters())
+    inputs = [load_file(next(Path(models[r]).glob("*.safetensors"))) for r in ROLES]
+    for name, share in [("layers.0.self_attn.q_proj", 0.2), ("layers.1.self_attn.o_proj", 0.5),
+                        ("layers.2.self_attn.k_proj", 0.8), ("layers.1.mlp.down_proj", 0.7),
+                        ("layers.2.input_layernorm", 0.9), ("embed_tokens", 0.5)]:  # embeddings: t = 0
+        name = f"model.{name}.weight"
+        base, ja_en, en_ja = (t[name] for t in inputs)
+        want = share * base + (1 - share) / 2 * (ja_en + en_ja)
+        assert torch.allclose(got[name], want, atol=1e-6), name
 
 
 # --- the study ---------------------------------------------------------------------------------
@@ -183,6 +225,8 @@ def test_a_journal_of_another_search_space_is_refused_naming_the_file(world, tmp
     open_study(journal, "s", SPEC)
     with pytest.raises(WorkflowError, match=str(journal)):
         open_study(journal, "s", {**SPEC, "space": {"base_share": [0.0, 0.5]}})
+    with pytest.raises(WorkflowError, match=str(journal)):  # a layer-wise space is another space
+        open_study(journal, "s", {**SPEC, "layerwise": {"filters": ["mlp"]}})
     open_study(journal, "s", {**SPEC, "trials": 9})  # a larger budget is the same search
 
 
@@ -210,3 +254,40 @@ def test_hypervolume_is_the_dominated_area_above_the_reference():
     assert hypervolume([[2.0, 1.0], [1.0, 2.0]], [0.0, 0.0]) == pytest.approx(3.0)
     assert hypervolume([[2.0, 1.0], [-1.0, 5.0]], [0.0, 0.0]) == pytest.approx(2.0)  # below ref: nothing
     assert hypervolume([], [0.0, 0.0]) == 0.0
+
+
+def test_a_layerwise_front_point_merged_to_disk_equals_its_in_memory_trial(world, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from wasurenai.evaluation import load_model
+    from wasurenai.merge import mergekit_config, merge_into
+
+    job = worker_job(world, tmp_path / "lw", spec=LAYERWISE)
+    assert run_worker(job)["trials"] == [0, 1]
+    result = front(front_job(job, spec=LAYERWISE))
+    table = pd.read_csv(tmp_path / "lw" / "trials.csv")
+    cells = [f"density@{f}/{d}" for f in ("self_attn", "mlp", "other") for d in (0, 1)]
+    assert table[cells].notna().all().all() and table[cells].iloc[0].nunique() == len(cells)
+    name, point = next(iter(result["points"].items()))
+    assert [e.get("filter") for e in point["spec"]["density"]] == ["self_attn", "mlp", None]
+    smk = SimpleNamespace(
+        input=Namedlist(fromdict={"front": str(tmp_path / "lw" / "front.json"), **world.models}),
+        output=Namedlist([str(tmp_path / "merged")]), params=Namedlist(fromdict={"roles": ROLES}),
+        wildcards=SimpleNamespace(base="tiny", search="s", trial=str(point["trial"])),
+        log=Namedlist([]), threads=1)
+    main_point(SearchPointJob.from_snakemake(smk))
+    model, _ = load_model(world.models["base"], "cpu")
+    merge_into(mergekit_config(name, point["spec"], world.models), model)
+    on_disk = {}
+    for shard in (tmp_path / "merged").glob("*.safetensors"):
+        on_disk.update(load_file(shard))
+    for key, tensor in model.named_parameters():
+        assert torch.equal(tensor, on_disk[key]), key
+
+
+def test_a_layerwise_filter_that_matches_no_tensor_fails_the_worker_before_a_trial(world, tmp_path):
+    spec = {**LAYERWISE, "layerwise": {"filters": ["c_attn"]}}  # GPT-2's attention, not Llama's
+    check_search("s", spec, DIRECTIONS, ROLES, CATEGORIES, task_vector_methods())
+    with pytest.raises(WorkflowError, match="searches.s.layerwise.filters: 'c_attn' matches no tensor"):
+        run_worker(worker_job(world, tmp_path / "nomatch", spec=spec))

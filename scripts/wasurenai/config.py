@@ -267,7 +267,7 @@ def check_searches(config: dict, merges: dict, roles: list, categories: list) ->
     grid point may be named like a search's front point. Returns search -> roles it reads."""
     from .grid import task_vector_methods
     from .merge import roles_used
-    from .search import check_search, parse_point, space_items, trial_spec
+    from .search import check_search, parse_point, search_params, trial_spec
 
     searches, used = config.get("searches") or {}, {}
     if searches:
@@ -275,7 +275,7 @@ def check_searches(config: dict, merges: dict, roles: list, categories: list) ->
     for name, spec in searches.items():
         with _as_config_error("config key "):
             check_search(name, spec, config["directions"], roles, categories, tvm)
-        corner = {k: lo for k, lo, _ in space_items(spec)}
+        corner = {k: lo for k, lo, _ in search_params(spec)}
         reads = set(roles_used(name, trial_spec(name, spec, corner, config["directions"], tvm), roles))
         used[name] = [r for r in roles if r in reads | {BASE_ROLE}]
         for merge in merges:

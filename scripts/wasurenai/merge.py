@@ -2,9 +2,10 @@
 
 A merge spec (one entry of config ``merges``) names a mergekit method, a weight per role
 (``base``, ``ja-en``, ``en-ja``), and optionally ``density`` (or any other per-model
-parameter the method declares) and ``seed``. Everything is checked against mergekit's own
-method registry: the method must exist and take a per-model ``weight``; other spec keys
-must be per-model parameters of that method.
+parameter the method declares) and ``seed``. A weight or per-model parameter is a number,
+or (a search's layer-wise trials) mergekit's gradient / filter list (``setting``).
+Everything is checked against mergekit's own method registry: the method must exist and
+take a per-model ``weight``; other spec keys must be per-model parameters of that method.
 
 - Task-vector methods (mergekit's GeneralizedTaskArithmeticMerge: task_arithmetic, ties,
   dare_ties, dare_linear, breadcrumbs*, della*) need the ``base`` role: it becomes
@@ -133,6 +134,29 @@ def _number(name: str, key: str, value) -> float:
     return float(value)
 
 
+def setting(name: str, key: str, value):
+    """A per-model weight or parameter as mergekit's ParameterSetting takes it (mergekit/config.py,
+    numbers as floats): a number; a gradient, a list of numbers interpolated across the layers;
+    or a list of ``{filter, value}`` (the first filter contained in a tensor's name wins) ending
+    with the fallback ``{value}``, each value a number or a gradient. A search's layer-wise
+    trials are written so (search.layered_setting)."""
+    if isinstance(value, list) and value and all(isinstance(e, dict) for e in value):
+        *conditional, fallback = value
+        if set(fallback) != {"value"} or any(set(e) != {"filter", "value"} or not isinstance(e["filter"], str)
+                                            for e in conditional):
+            raise WorkflowError(f"merges.{name}.{key}: a list of {{filter, value}} entries ending with a "
+                                f"fallback {{value}}, got {value!r}")
+        return [*({"filter": e["filter"], "value": _gradient(name, key, e["value"])} for e in conditional),
+                {"value": _gradient(name, key, fallback["value"])}]
+    return _gradient(name, key, value)
+
+
+def _gradient(name: str, key: str, value) -> float | list[float]:
+    if isinstance(value, list) and value:
+        return [_number(name, key, v) for v in value]
+    return _number(name, key, value)
+
+
 @dataclass(frozen=True)
 class MergePlan:
     """A merge checked against mergekit's registry: what ``mergekit_config`` writes."""
@@ -190,6 +214,7 @@ def _parameters(name: str, spec: dict, method) -> tuple[dict, dict]:
                 f"(its per-model parameters: {sorted(per_model) or 'none'}; "
                 f"method parameters go under merges.{name}.parameters)"
             )
+        setting(name, key, model_params[key])
     known = {p.name: p for p in method.parameters()}
     method_params = dict(spec.get("parameters") or {})
     for key in method_params:
@@ -213,7 +238,7 @@ def _listed_roles(name: str, spec: dict, mname: str, weighted: bool) -> list[str
         if not weights:
             raise WorkflowError(f"merges.{name}.weights: {mname} needs a weight per model")
         for role, w in weights.items():
-            _number(name, f"weights.{role}", w)
+            setting(name, f"weights.{role}", w)
         return list(weights)
     if spec.get("weights"):
         raise WorkflowError(
@@ -280,9 +305,9 @@ def mergekit_config(name: str, spec: dict, models: dict[str, str | Path]) -> dic
     check_compatible(name, paths)
     entries = []
     for role in p.roles:
-        params = {"weight": float(spec["weights"][role])} if p.weighted else {}
+        params = {"weight": setting(name, f"weights.{role}", spec["weights"][role])} if p.weighted else {}
         if not (p.task_vectors and role == BASE_ROLE):
-            params.update({k: float(v) for k, v in p.model_params.items()})
+            params.update({k: setting(name, k, v) for k, v in p.model_params.items()})
         entry = {"model": paths[role]}
         if params:
             entry["parameters"] = params

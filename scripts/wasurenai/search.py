@@ -16,13 +16,17 @@ maximised), a trial budget, a sampler and a seed. Optuna proposes the trials:
   study goes on;
 - once every worker has finished, ``front`` lists every trial (``trials.csv``) and the
   Pareto front on dev (Optuna's ``best_trials``); the front's points are then merged to disk
-  and evaluated on the test split like any merge.
+  and evaluated on the test split like any merge;
+- with ``layerwise`` (filters and/or depth points, as mergekit-evolve's genome), a key of the
+  space is sampled once per (tensor family, depth point) and the trial's spec holds it as
+  mergekit's filter / gradient lists (``trial_spec``, ``layered_setting``).
 
 The study remembers its search space (``space_key``): a journal written for another space
 is refused, naming the file, rather than mixed in.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -35,9 +39,11 @@ from .common import WorkflowError, atomic_open, get_logger, read_json, write_jso
 SAMPLERS = ("tpe", "nsga2", "cmaes")
 SINGLE_OBJECTIVE_SAMPLERS = ("tpe", "cmaes")
 # Keys of a search that are not part of the merge spec it samples.
-SEARCH_KEYS = ("method", "label", "space", "fixed", "objectives", "trials", "sampler", "seed",
-               "workers", "max_samples", "front_points")
+SEARCH_KEYS = ("method", "label", "space", "layerwise", "fixed", "objectives", "trials", "sampler",
+               "seed", "workers", "max_samples", "front_points")
 STUDY_ATTR = "wasurenai_space"
+# The family of the tensors that match none of layerwise.filters (mergekit's fallback {value}).
+OTHER_FAMILY = "other"
 
 
 # --- the config ----------------------------------------------------------------------------
@@ -65,10 +71,49 @@ def _range(key: str, value) -> tuple[float, float]:
     return low, high
 
 
-def trial_spec(name: str, spec: dict, values: dict[str, float], directions: list[str],
-               task_vector_methods: set[str]) -> dict:
-    """The merge spec of one trial: the search's method and ``fixed`` keys, with ``values``
-    (dotted key -> number) in place, expanded as a sweep's grid point is (grid.expand_sweep)."""
+def layerwise_keys(spec: dict) -> list[str]:
+    """The space keys sampled layer-wise: ``layerwise.keys``, by default every key of the space
+    but the method parameters (one value per merge); none without ``layerwise``."""
+    layerwise = spec.get("layerwise")
+    if not layerwise:
+        return []
+    keys = [k for k, _, _ in space_items(spec)]
+    return list(layerwise.get("keys") or [k for k in keys if not k.startswith("parameters.")])
+
+
+def layer_cells(layerwise: dict) -> list[tuple[str, int | None]]:
+    """(family, depth point) of each value a layer-wise key samples, families first:
+    each of ``filters`` then ``other`` (the tensors matching none); depth points 0..n-1, or
+    None without ``depth_points`` (one value per family)."""
+    families = [*(layerwise.get("filters") or []), OTHER_FAMILY]
+    depths = range(layerwise["depth_points"]) if layerwise.get("depth_points") else [None]
+    return [(f, d) for f in families for d in depths]
+
+
+def cell_param(key: str, layerwise: dict, family: str, depth: int | None) -> str:
+    """The Optuna parameter (trials.csv column) of a layer-wise key at one cell:
+    ``density@self_attn/0`` (``@family`` with filters, ``/depth point`` with depth points)."""
+    return (key + (f"@{family}" if layerwise.get("filters") else "")
+            + (f"/{depth}" if depth is not None else ""))
+
+
+def search_params(spec: dict) -> list[tuple[str, float, float]]:
+    """[(Optuna parameter, low, high)]: each space key, or for a layer-wise key one parameter
+    per (family, depth point) over the key's range."""
+    layered, layerwise = set(layerwise_keys(spec)), spec.get("layerwise") or {}
+    params = []
+    for key, low, high in space_items(spec):
+        if key in layered:
+            params += [(cell_param(key, layerwise, *cell), low, high) for cell in layer_cells(layerwise)]
+        else:
+            params.append((key, low, high))
+    return params
+
+
+def _point_spec(name: str, spec: dict, values: dict[str, float], directions: list[str],
+                task_vector_methods: set[str]) -> dict:
+    """The flat merge spec of ``values`` (space key -> number), expanded as a sweep's grid
+    point is (grid.expand_sweep: base_share's one definition)."""
     from .grid import expand_sweep
 
     point = {"method": spec["method"], **(spec.get("fixed") or {})}
@@ -84,6 +129,53 @@ def trial_spec(name: str, spec: dict, values: dict[str, float], directions: list
         expanded.pop(key, None)
     expanded["label"] = spec.get("label", name)
     return expanded
+
+
+def trial_spec(name: str, spec: dict, values: dict[str, float], directions: list[str],
+               task_vector_methods: set[str]) -> dict:
+    """The merge spec of one trial: the search's method and ``fixed`` keys, with ``values``
+    (Optuna parameter -> number, ``search_params``) in place, expanded as a sweep's grid point
+    is (grid.expand_sweep).
+
+    Layer-wise, each (family, depth point) cell is expanded on its own, so base_share goes
+    through the one definition per cell; then each per-model weight and parameter of the cell
+    specs becomes mergekit's ParameterSetting (``layered_setting``): one number where every cell
+    agrees, else a list of ``{filter, value}`` ending with the fallback ``{value}``, where a
+    value with depth points is a gradient list mergekit interpolates across the layers."""
+    layered = layerwise_keys(spec)
+    if not layered:
+        return _point_spec(name, spec, values, directions, task_vector_methods)
+    from .merge import SPEC_KEYS
+
+    layerwise = spec["layerwise"]
+    flat = {k: values[k] for k, _, _ in space_items(spec) if k not in layered}
+    cells = layer_cells(layerwise)
+    specs = [_point_spec(name, spec, {**flat, **{k: values[cell_param(k, layerwise, *c)] for k in layered}},
+                         directions, task_vector_methods) for c in cells]
+    out = dict(specs[0])
+    if "weights" in out:
+        out["weights"] = {role: layered_setting([s["weights"][role] for s in specs], layerwise)
+                          for role in out["weights"]}
+    for key in out:
+        if key not in SPEC_KEYS:
+            out[key] = layered_setting([s[key] for s in specs], layerwise)
+    return out
+
+
+def layered_setting(values: list[float], layerwise: dict):
+    """mergekit's ParameterSetting for one number per ``layer_cells`` cell (mergekit/config.py
+    evaluate_setting: the first ``filter`` that is a substring of the tensor's name wins, a
+    number list is interpolated over t = layer / (layers - 1); as mergekit-evolve's smooth
+    genome writes it)."""
+    if all(v == values[0] for v in values):
+        return values[0]
+    filters = layerwise.get("filters") or []
+    depth = layerwise.get("depth_points") or 1
+    rows = [values[i * depth:(i + 1) * depth] for i in range(len(filters) + 1)]
+    per_family = [list(row) if layerwise.get("depth_points") else row[0] for row in rows]
+    if not filters:
+        return per_family[0]
+    return [*({"filter": f, "value": v} for f, v in zip(filters, per_family)), {"value": per_family[-1]}]
 
 
 def check_search(name: str, spec: dict, directions: list[str], roles: list[str],
@@ -125,12 +217,86 @@ def check_search(name: str, spec: dict, directions: list[str], roles: list[str],
             raise WorkflowError(f"{where}.space.base_share: [{low}, {high}] is not inside [0, 1]")
         if head == "density" and not (0 < low and high <= 1):
             raise WorkflowError(f"{where}.space.density: [{low}, {high}] must lie in (0, 1]")
-    for corner in ({k: lo for k, lo, _ in items}, {k: hi for k, _, hi in items}):
+    check_layerwise(where, spec, keys)
+    params = search_params(spec)
+    mixed = {k: (lo, hi)[i % 2] for i, (k, lo, hi) in enumerate(params)}  # layer-wise: cells differ
+    for corner in ({k: lo for k, lo, _ in params}, {k: hi for k, _, hi in params}, mixed):
         try:
             plan(name, trial_spec(name, spec, corner, directions, task_vector_methods), roles)
         except WorkflowError as err:
             raise WorkflowError(f"{where}: {err}") from None
     check_objectives(name, spec, categories)
+
+
+def check_layerwise(where: str, spec: dict, keys: list[str]) -> None:
+    """``searches.<name>.layerwise``: filters that name tensor families of mergekit's
+    architectures, none shadowed by an earlier one; depth_points of at least 2; keys of the
+    space that take one value per tensor (not method parameters)."""
+    layerwise = spec.get("layerwise")
+    if layerwise is None:
+        return
+    where = f"{where}.layerwise"
+    if not isinstance(layerwise, dict) or set(layerwise) - {"filters", "depth_points", "keys"}:
+        raise WorkflowError(f"{where}: a mapping of filters, depth_points and keys, got {layerwise!r}")
+    filters, depth = layerwise.get("filters") or [], layerwise.get("depth_points")
+    if not filters and depth is None:
+        raise WorkflowError(f"{where}: give filters, depth_points or both (else every tensor has one value)")
+    if not isinstance(filters, list) or not all(isinstance(f, str) for f in filters):
+        raise WorkflowError(f"{where}.filters: a list of tensor-name substrings, got {filters!r}")
+    for i, f in enumerate(filters):
+        if f not in tensor_families():
+            raise WorkflowError(
+                f"{where}.filters: {f!r} is no part of a tensor name in mergekit's architectures (a "
+                "filter is a substring of the names, e.g. self_attn, mlp, input_layernorm for Llama)")
+        for earlier in filters[:i]:
+            if earlier in f:
+                raise WorkflowError(f"{where}.filters: {f!r} is never used: the tensors it matches also match the "
+                                    f"earlier {earlier!r} (mergekit takes the first filter a name contains)")
+    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 2):
+        raise WorkflowError(f"{where}.depth_points: an integer of at least 2 (values at that many depths, "
+                            f"interpolated across the layers), got {depth!r}; leave it out for one per family")
+    chosen = layerwise.get("keys")
+    if chosen is not None and (not isinstance(chosen, list) or not chosen):
+        raise WorkflowError(f"{where}.keys: a non-empty list of keys of the space, got {chosen!r}")
+    for key in chosen or []:
+        if key not in keys:
+            raise WorkflowError(f"{where}.keys: {key!r} is not a key of {where.rsplit('.', 1)[0]}.space "
+                                f"({', '.join(keys)})")
+        if key.startswith("parameters."):
+            raise WorkflowError(
+                f"{where}.keys: {key} is a method parameter, one value per merge; layer-wise values are for "
+                "the per-model weights (base_share, weights.<role>) and parameters (density, ...), as in "
+                "mergekit-evolve's genome")
+    if not layerwise_keys(spec):
+        raise WorkflowError(f"{where}: the space has no key to sample layer-wise (method parameters are not)")
+
+
+@functools.lru_cache(maxsize=1)
+def tensor_families() -> frozenset[str]:
+    """Every run of whole dot-separated parts of a tensor name in mergekit's architecture
+    definitions (``self_attn``, ``mlp``, ``self_attn.q_proj``, ``input_layernorm``, ...),
+    with the layer index left out: what a layer-wise filter may be."""
+    from mergekit.architecture.json_definitions import JSON_ARCHITECTURES
+
+    families = set()
+    for arch in JSON_ARCHITECTURES:
+        for module in arch.modules.values():
+            definition = module.architecture.definition
+            for w in [*definition.pre_weights, *definition.layer_templates.weights, *definition.post_weights]:
+                parts = w.name.split(".")
+                families.update(".".join(parts[i:j]) for i in range(len(parts))
+                                for j in range(i + 1, len(parts) + 1))
+    return frozenset(f for f in families if "${" not in f)
+
+
+def check_filters_match(search: str, spec: dict, tensor_names, model: str) -> None:
+    """Each layer-wise filter is part of a tensor name of the model being merged (run time:
+    the DAG build knows mergekit's architectures, not the model's)."""
+    names = list(tensor_names)
+    for f in (spec.get("layerwise") or {}).get("filters") or []:
+        if not any(f in n for n in names):
+            raise WorkflowError(f"searches.{search}.layerwise.filters: {f!r} matches no tensor of {model} "
+                                f"(its names look like {', '.join(names[:4])}, ...)")
 
 
 def check_objectives(name: str, spec: dict, categories: list[str]) -> None:
@@ -185,10 +351,13 @@ def journal_path(directory: str | Path, spec: dict, models: dict[str, str]) -> s
 
 
 def space_key(spec: dict) -> str:
-    """What makes two studies the same search: method, space, fixed keys, objectives and the
-    dev evaluation's size (canonical JSON)."""
+    """What makes two studies the same search: method, space, layer-wise settings, fixed keys,
+    objectives and the dev evaluation's size (canonical JSON)."""
     keys = ("method", "space", "fixed", "objectives", "max_samples")
-    return json.dumps({k: spec.get(k) for k in keys}, sort_keys=True)
+    key = {k: spec.get(k) for k in keys}
+    if spec.get("layerwise"):  # only when given: the key of a flat search stays as it was
+        key["layerwise"] = spec["layerwise"]
+    return json.dumps(key, sort_keys=True)
 
 
 # --- the study -----------------------------------------------------------------------------
@@ -310,7 +479,8 @@ def run_worker(job, trial_hook=None) -> dict:
     suite = new_suite(cfg)
     tasks = prepare(job.dev_dir, cfg, suite, log)
     loaded = load_model(job.models["base"])
-    tvm, items, ran = task_vector_methods(), space_items(spec), []
+    check_filters_match(job.search, spec, (n for n, _ in loaded[0].named_parameters()), job.models["base"])
+    tvm, items, ran = task_vector_methods(), search_params(spec), []
     while len(_counted(study)) < budget:
         trial = study.ask()
         trial.set_user_attr("worker", job.worker)
@@ -355,7 +525,7 @@ def trials_table(study, spec: dict):
     rows = []
     for t in study.get_trials(deepcopy=False):
         row = {"trial": t.number, "worker": t.user_attrs.get("worker"), "state": t.state.name,
-               **{k: t.params.get(k) for k, _, _ in space_items(spec)}}
+               **{k: t.params.get(k) for k, _, _ in search_params(spec)}}
         values = t.values or [None] * len(spec["objectives"])
         row.update({f"objective {o}": v for o, v in zip(spec["objectives"], values)})
         row.update({f"dev {k}": v for k, v in (t.user_attrs.get("dev") or {}).items()})
@@ -420,7 +590,7 @@ def front(job) -> dict:
     tvm, chosen = task_vector_methods(), pick(front_trials(study), spec.get("front_points"))
     points = {}
     for t in chosen:
-        values = {k: t.params[k] for k, _, _ in space_items(spec)}
+        values = {k: t.params[k] for k, _, _ in search_params(spec)}
         point = trial_spec(job.search, spec, values, job.directions, tvm)
         point["label"] = f"{spec.get('label', job.search)} trial {t.number}"
         points[point_name(job.search, t.number)] = {

@@ -16,7 +16,7 @@ import pandas as pd
 
 from .common import WorkflowError, atomic_open, get_logger, read_csv, read_json
 from .figures import AVG_LABEL, MT_LABEL, plt, save
-from .search import hypervolume, score, space_items
+from .search import hypervolume, score, search_params
 from .tables import fmt, markdown
 from .tradeoff import MERGE_KINDS, read_scores
 
@@ -40,7 +40,7 @@ def grid_points(scores: pd.DataFrame, base: str, objectives: list[str]) -> list[
 def front_rows(job, fronts: dict, trials: dict, evals: dict[tuple[str, str], dict]) -> pd.DataFrame:
     """One row per front point of every base: trial, sampled values, dev and test scores.
     ``fronts``: base -> front.json's points; ``trials``: base -> trials.csv."""
-    objectives, keys = job.spec["objectives"], [k for k, _, _ in space_items(job.spec)]
+    objectives, keys = job.spec["objectives"], [k for k, _, _ in search_params(job.spec)]
     rows = []
     for base, points in fronts.items():
         by_number = trials[base].set_index("trial")
@@ -70,7 +70,7 @@ def hypervolumes(job, table: pd.DataFrame, trials: dict, scores: pd.DataFrame) -
 
 def write_table(job, table: pd.DataFrame, volumes: pd.DataFrame) -> None:
     shown = table.copy()
-    sampled = [k for k, _, _ in space_items(job.spec)]
+    sampled = [k for k, _, _ in search_params(job.spec)]
     for col in shown.columns:
         if col.startswith(("dev ", "test ")):
             shown[col] = shown[col].map(fmt)
