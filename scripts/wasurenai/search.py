@@ -98,8 +98,8 @@ def check_search(name: str, spec: dict, directions: list[str], roles: list[str],
         method = merge_method(name, spec.get("method"))
     except WorkflowError as err:
         raise WorkflowError(f"{where}.method: {err}") from None
-    if "weight" not in {p.name for p in method.tensor_parameters()}:
-        raise WorkflowError(f"{where}.method: {method.name()} takes no per-model weight to search")
+    if not method.weighted:
+        raise WorkflowError(f"{where}.method: {method.name} takes no per-model weight to search")
     try:
         items = space_items(spec)
     except WorkflowError as err:
@@ -109,18 +109,17 @@ def check_search(name: str, spec: dict, directions: list[str], roles: list[str],
     keys = [k for k, _, _ in items]
     if "base_share" in keys and any(k.startswith("weights.") for k in keys):
         raise WorkflowError(f"{where}.space: give base_share or weights, not both")
-    per_model = {p.name for p in method.tensor_parameters()} - {"weight"}
-    known = {p.name for p in method.parameters()}
+    per_model, known = method.per_model, {p.name for p in method.parameters}
     for key, low, high in items:
         head, _, sub = key.partition(".")
         if head == "weights" and sub not in roles:
             raise WorkflowError(f"{where}.space.{key}: no model for this role (roles: {roles})")
         if head == "parameters" and sub not in known:
-            raise WorkflowError(f"{where}.space.{key}: not a parameter of mergekit's {method.name()} "
+            raise WorkflowError(f"{where}.space.{key}: not a parameter of mergekit's {method.name} "
                                 f"(its parameters: {sorted(known) or 'none'})")
         if not sub and head not in ("base_share", *per_model):
             raise WorkflowError(f"{where}.space.{key}: not a per-model parameter of mergekit's "
-                                f"{method.name()} (its per-model parameters: {sorted(per_model) or 'none'})")
+                                f"{method.name} (its per-model parameters: {sorted(per_model) or 'none'})")
         if head == "base_share" and not (0 <= low and high <= 1):
             raise WorkflowError(f"{where}.space.base_share: [{low}, {high}] is not inside [0, 1]")
         if head == "density" and not (0 < low and high <= 1):
