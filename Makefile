@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test bench bench-merge bench-gpu dry-run lint clean slurm-test report
+.PHONY: demo test bench bench-merge bench-gpu dry-run lint clean slurm-test report registry-facts
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ lint: $(STAMP)  # Snakemake's own linter, snakefmt's formatting, ruff (config in
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+registry-facts: $(STAMP)  # after a lock change: the DAG checks' facts of mergekit and transformers
+	$(BIN)/python -m wasurenai.registry
 
 slurm-test: $(STAMP)
 	.ci/slurm-up

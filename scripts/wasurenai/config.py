@@ -11,8 +11,9 @@ function below; each raises ``ConfigError`` with a message that names the config
 Snakemake prints it as it is. Defaults that the schema cannot hold (they depend on other
 keys, or on a section that may be absent) are set here, once.
 
-This module sets no environment variables; mergekit and transformers are imported only to
-check the merges and the demo architecture.
+This module sets no environment variables and imports neither mergekit nor transformers (nor
+torch): the merges and the demo architecture are checked against their registry facts
+(wasurenai.registry).
 """
 from __future__ import annotations
 

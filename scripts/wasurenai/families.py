@@ -1,8 +1,9 @@
 """Causal-LM families through the Auto classes of transformers: the demo base's config
 from ``demo.architecture`` (its ``family``: llama, qwen2, mistral, gemma, gpt_neox, ...),
 dropout in whichever dropout fields a family has, and loading a checkpoint that fails
-rather than drop or invent weights. transformers is imported inside the functions, so the
-DAG-time check (check_architecture) costs nothing until it runs."""
+rather than drop or invent weights. transformers is imported inside the functions; the
+DAG-time check (check_architecture) reads its registry facts (wasurenai.registry) and does
+not import it."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -41,34 +42,64 @@ def set_dropout(config, dropout: float, logger=None) -> list[str]:
     return fields
 
 
-def check_architecture(architecture: dict):
-    """(config class, other fields) of ``demo.architecture``: its ``family`` (a transformers
-    model type with a causal-LM class; default llama) and fields that family's config has.
-    Errors name the key; run when the DAG is built (no model is made)."""
+def config_fields(cls) -> set[str]:
+    """The fields a family's config class has: those of its default instance, and its aliases."""
+    return set(cls().to_dict()) | set(cls.attribute_map)
+
+
+def transformers_facts() -> dict:
+    """What check_architecture reads of transformers (registry.GENERATORS): every causal-LM
+    model type and its config fields, those all of them share listed once (``null``: no
+    config can be made with defaults, so check_architecture asks transformers)."""
     from transformers import CONFIG_MAPPING
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
+    fields = {}
+    for family in sorted(MODEL_FOR_CAUSAL_LM_MAPPING_NAMES):
+        try:
+            fields[family] = config_fields(CONFIG_MAPPING[family])
+        except Exception:  # musicgen: its config needs sub-configs
+            fields[family] = None
+    common = set.intersection(*(f for f in fields.values() if f is not None))
+    return {"common_fields": sorted(common),
+            "causal_lm": {f: None if v is None else sorted(v - common) for f, v in fields.items()}}
+
+
+def check_architecture(architecture: dict) -> tuple[str, dict]:
+    """(family, other fields) of ``demo.architecture``: its ``family`` (a transformers
+    model type with a causal-LM class; default llama) and fields that family's config has.
+    Errors name the key; run when the DAG is built (no model is made), from transformers'
+    registry facts (registry.facts: transformers is not imported)."""
+    from .registry import facts
+
+    known_families = facts("transformers")
     fields = dict(architecture)
     family = fields.pop("family", DEFAULT_FAMILY)
-    if family not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+    if family not in known_families["causal_lm"]:
         raise WorkflowError(
             f"config key demo.architecture.family = {family!r}: not a causal-LM model type of "
             "transformers (e.g. llama, qwen2, mistral, gemma, gpt_neox)"
         )
-    config_class = CONFIG_MAPPING[family]
-    known = set(config_class().to_dict()) | set(config_class.attribute_map)
+    extra = known_families["causal_lm"][family]
+    known = config_fields(config_class(family)) if extra is None else {*known_families["common_fields"], *extra}
     for key in fields:
         if key not in known:
             raise WorkflowError(f"config key demo.architecture.{key}: {family} configs have no such field")
-    return config_class, fields
+    return family, fields
+
+
+def config_class(family: str):
+    from transformers import CONFIG_MAPPING
+
+    return CONFIG_MAPPING[family]
 
 
 def demo_config(architecture: dict, tok, dropout: float, logger=None):
     """The config of a demo base: ``demo.architecture`` (see check_architecture) with the
     tokenizer's vocabulary and special ids, and ``dropout`` set."""
-    config_class, fields = check_architecture(architecture)
+    family, fields = check_architecture(architecture)
     try:
-        config = config_class(
+        config = config_class(family)(
             **fields, vocab_size=len(tok), bos_token_id=tok.bos_token_id,
             eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
         )

@@ -124,7 +124,6 @@ def expand(merges: dict, sweeps: dict | None, directions: list[str],
 
 def task_vector_methods() -> set[str]:
     """mergekit's task-vector methods (those that merge model - base_model)."""
-    from .merge import is_task_vector_method, merge_method  # imports mergekit (~6 s)
-    from mergekit.merge_methods import REGISTERED_MERGE_METHODS
+    from .merge import is_task_vector_method, registered_methods  # registry facts: no mergekit import
 
-    return {n for n in REGISTERED_MERGE_METHODS if is_task_vector_method(merge_method(n, n))}
+    return {n for n, method in registered_methods().items() if is_task_vector_method(method)}

@@ -6,6 +6,8 @@ parameter the method declares) and ``seed``. A weight or per-model parameter is 
 or (a search's layer-wise trials) mergekit's gradient / filter list (``setting``).
 Everything is checked against mergekit's own method registry: the method must exist and
 take a per-model ``weight``; other spec keys must be per-model parameters of that method.
+The registry is read from its facts (``mergekit_facts``, cached by registry.facts keyed by
+mergekit's version), so checking merges when the DAG is built does not import mergekit.
 
 - Task-vector methods (mergekit's GeneralizedTaskArithmeticMerge: task_arithmetic, ties,
   dare_ties, dare_linear, breadcrumbs*, della*) need the ``base`` role: it becomes
@@ -29,6 +31,7 @@ from pathlib import Path
 import yaml
 
 from dataclasses import dataclass
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, Mapping
 
@@ -91,23 +94,84 @@ METHOD_FACTS: Mapping[str, MethodFacts] = MappingProxyType({
 })
 
 
-def merge_method(name: str, method: str):
-    """mergekit's MergeMethod object for ``method``; unknown names fail naming the merge."""
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a mergekit method, as its registry declares it."""
+
+    name: str
+    required: bool
+    default: Any
+
+
+@dataclass(frozen=True)
+class Method:
+    """A mergekit merge method as its registry entry describes it (registry facts)."""
+
+    name: str
+    tensor_parameters: tuple[Param, ...]  # per-model: weight, density, ...
+    parameters: tuple[Param, ...]         # method parameters: normalize, lambda, ...
+
+    @property
+    def weighted(self) -> bool:
+        return "weight" in {p.name for p in self.tensor_parameters}
+
+    @property
+    def per_model(self) -> set[str]:
+        """The per-model parameters besides the weight."""
+        return {p.name for p in self.tensor_parameters} - {"weight"}
+
+
+def mergekit_facts() -> dict:
+    """What ``registered_methods`` reads of mergekit's registry, and the tensor-name families
+    of its architecture definitions that ``search.tensor_families`` reads (registry.GENERATORS)."""
+    from mergekit.architecture.json_definitions import JSON_ARCHITECTURES
     from mergekit.merge_methods import REGISTERED_MERGE_METHODS
 
-    if method not in REGISTERED_MERGE_METHODS:
+    def params(defs) -> list[dict]:
+        return [{"name": p.name, "required": bool(p.required), "default": p.default_value} for p in defs]
+
+    families = set()  # every run of whole dot-separated parts of a tensor name, no layer index
+    for arch in JSON_ARCHITECTURES:
+        for module in arch.modules.values():
+            definition = module.architecture.definition
+            for w in [*definition.pre_weights, *definition.layer_templates.weights, *definition.post_weights]:
+                parts = w.name.split(".")
+                families.update(".".join(parts[i:j]) for i in range(len(parts))
+                                for j in range(i + 1, len(parts) + 1))
+    return {"methods": {key: {"name": m.name(), "tensor_parameters": params(m.tensor_parameters()),
+                              "parameters": params(m.parameters())}
+                        for key, m in sorted(REGISTERED_MERGE_METHODS.items())},
+            "tensor_families": sorted(f for f in families if "${" not in f)}
+
+
+@lru_cache(maxsize=None)
+def registered_methods() -> Mapping[str, Method]:
+    """mergekit's method registry, by the name a config gives, from its facts."""
+    from .registry import facts
+
+    def params(defs: list[dict]) -> tuple[Param, ...]:
+        return tuple(Param(d["name"], d["required"], d["default"]) for d in defs)
+
+    return MappingProxyType({key: Method(m["name"], params(m["tensor_parameters"]), params(m["parameters"]))
+                             for key, m in facts("mergekit")["methods"].items()})
+
+
+def merge_method(name: str, method: str) -> Method:
+    """mergekit's method ``method``; unknown names fail naming the merge."""
+    methods = registered_methods()
+    if method not in methods:
         raise WorkflowError(
             f"merges.{name}.method: unknown mergekit method {method!r}; "
-            f"known: {', '.join(sorted(REGISTERED_MERGE_METHODS))}"
+            f"known: {', '.join(sorted(methods))}"
         )
-    return REGISTERED_MERGE_METHODS[method]
+    return methods[method]
 
 
-def method_facts(method) -> MethodFacts:
-    return METHOD_FACTS.get(method.name(), MethodFacts())
+def method_facts(method: Method) -> MethodFacts:
+    return METHOD_FACTS.get(method.name, MethodFacts())
 
 
-def is_task_vector_method(method) -> bool:
+def is_task_vector_method(method: Method) -> bool:
     """True for mergekit's generalized task arithmetic family (needs a base model)."""
     return method_facts(method).task_vectors
 
@@ -161,7 +225,7 @@ def _gradient(name: str, key: str, value) -> float | list[float]:
 class MergePlan:
     """A merge checked against mergekit's registry: what ``mergekit_config`` writes."""
 
-    method: Any                   # mergekit's MergeMethod
+    method: Method                # mergekit's method (registry facts)
     task_vectors: bool            # a task-vector method: base_model gets no task vector
     weighted: bool                # per-model weights (else the roles are listed)
     roles: tuple[str, ...]        # mergekit's models, in order
@@ -185,8 +249,8 @@ def plan(name: str, spec: dict, roles) -> MergePlan:
     """
     method = merge_method(name, spec.get("method"))
     model_params, method_params = _parameters(name, spec, method)
-    weighted = "weight" in {p.name for p in method.tensor_parameters()}
-    listed = _listed_roles(name, spec, method.name(), weighted)
+    weighted = method.weighted
+    listed = _listed_roles(name, spec, method.name, weighted)
     where = "weights" if weighted else "models"
     for role in listed:
         if role not in roles:
@@ -194,18 +258,17 @@ def plan(name: str, spec: dict, roles) -> MergePlan:
                 f"merges.{name}.{where}.{role}: no model for this role (roles: {sorted(roles)})"
             )
     facts = method_facts(method)
-    _check_counts(name, f"merges.{name}.{where}", method.name(), facts, listed, roles)
-    base_model = facts.base_required or (method.name() == "linear" and BASE_ROLE in listed)
+    _check_counts(name, f"merges.{name}.{where}", method.name, facts, listed, roles)
+    base_model = facts.base_required or (method.name == "linear" and BASE_ROLE in listed)
     return MergePlan(method=method, task_vectors=facts.task_vectors, weighted=weighted,
                      roles=tuple(listed), base_model=base_model,
                      model_params=MappingProxyType(model_params),
                      method_params=MappingProxyType(method_params))
 
 
-def _parameters(name: str, spec: dict, method) -> tuple[dict, dict]:
+def _parameters(name: str, spec: dict, method: Method) -> tuple[dict, dict]:
     """The spec's per-model parameters and method parameters, each one the method takes."""
-    mname = method.name()
-    per_model = {p.name for p in method.tensor_parameters()} - {"weight"}
+    mname, per_model = method.name, method.per_model
     model_params = {k: v for k, v in spec.items() if k not in SPEC_KEYS}
     for key in model_params:
         if key not in per_model:
@@ -215,7 +278,7 @@ def _parameters(name: str, spec: dict, method) -> tuple[dict, dict]:
                 f"method parameters go under merges.{name}.parameters)"
             )
         setting(name, key, model_params[key])
-    known = {p.name: p for p in method.parameters()}
+    known = {p.name: p for p in method.parameters}
     method_params = dict(spec.get("parameters") or {})
     for key in method_params:
         if key not in known:
@@ -312,11 +375,11 @@ def mergekit_config(name: str, spec: dict, models: dict[str, str | Path]) -> dic
         if params:
             entry["parameters"] = params
         entries.append(entry)
-    config = {"merge_method": method.name()}
+    config = {"merge_method": method.name}
     if p.base_model:
         config["base_model"] = paths[BASE_ROLE]
     config["models"] = entries
-    params = {q.name: q.default_value for q in method.parameters() if not q.required}
+    params = {q.name: q.default for q in method.parameters if not q.required}
     params.update(p.method_params)
     if params:
         config["parameters"] = params

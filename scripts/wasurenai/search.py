@@ -190,8 +190,8 @@ def check_search(name: str, spec: dict, directions: list[str], roles: list[str],
         method = merge_method(name, spec.get("method"))
     except WorkflowError as err:
         raise WorkflowError(f"{where}.method: {err}") from None
-    if "weight" not in {p.name for p in method.tensor_parameters()}:
-        raise WorkflowError(f"{where}.method: {method.name()} takes no per-model weight to search")
+    if not method.weighted:
+        raise WorkflowError(f"{where}.method: {method.name} takes no per-model weight to search")
     try:
         items = space_items(spec)
     except WorkflowError as err:
@@ -201,18 +201,17 @@ def check_search(name: str, spec: dict, directions: list[str], roles: list[str],
     keys = [k for k, _, _ in items]
     if "base_share" in keys and any(k.startswith("weights.") for k in keys):
         raise WorkflowError(f"{where}.space: give base_share or weights, not both")
-    per_model = {p.name for p in method.tensor_parameters()} - {"weight"}
-    known = {p.name for p in method.parameters()}
+    per_model, known = method.per_model, {p.name for p in method.parameters}
     for key, low, high in items:
         head, _, sub = key.partition(".")
         if head == "weights" and sub not in roles:
             raise WorkflowError(f"{where}.space.{key}: no model for this role (roles: {roles})")
         if head == "parameters" and sub not in known:
-            raise WorkflowError(f"{where}.space.{key}: not a parameter of mergekit's {method.name()} "
+            raise WorkflowError(f"{where}.space.{key}: not a parameter of mergekit's {method.name} "
                                 f"(its parameters: {sorted(known) or 'none'})")
         if not sub and head not in ("base_share", *per_model):
             raise WorkflowError(f"{where}.space.{key}: not a per-model parameter of mergekit's "
-                                f"{method.name()} (its per-model parameters: {sorted(per_model) or 'none'})")
+                                f"{method.name} (its per-model parameters: {sorted(per_model) or 'none'})")
         if head == "base_share" and not (0 <= low and high <= 1):
             raise WorkflowError(f"{where}.space.base_share: [{low}, {high}] is not inside [0, 1]")
         if head == "density" and not (0 < low and high <= 1):
@@ -275,18 +274,11 @@ def check_layerwise(where: str, spec: dict, keys: list[str]) -> None:
 def tensor_families() -> frozenset[str]:
     """Every run of whole dot-separated parts of a tensor name in mergekit's architecture
     definitions (``self_attn``, ``mlp``, ``self_attn.q_proj``, ``input_layernorm``, ...),
-    with the layer index left out: what a layer-wise filter may be."""
-    from mergekit.architecture.json_definitions import JSON_ARCHITECTURES
+    with the layer index left out: what a layer-wise filter may be (mergekit's registry
+    facts: merge.mergekit_facts, so the DAG build does not import mergekit)."""
+    from .registry import facts
 
-    families = set()
-    for arch in JSON_ARCHITECTURES:
-        for module in arch.modules.values():
-            definition = module.architecture.definition
-            for w in [*definition.pre_weights, *definition.layer_templates.weights, *definition.post_weights]:
-                parts = w.name.split(".")
-                families.update(".".join(parts[i:j]) for i in range(len(parts))
-                                for j in range(i + 1, len(parts) + 1))
-    return frozenset(f for f in families if "${" not in f)
+    return frozenset(facts("mergekit")["tensor_families"])
 
 
 def check_filters_match(search: str, spec: dict, tensor_names, model: str) -> None:

@@ -155,40 +155,46 @@ def recommend(scores: pd.DataFrame, max_avg_drop: float, maximise: str,
                       "unit": "AVG on llm-jp-eval's 0-1 scale: 0.01 = one point"},
            "selection": {"avg": avg_col, "maximised": sel_col, "why": why}, "bases": {}}
     for base, group in scores.groupby("base", sort=False):
-        ref = group[group["kind"] == "base"].iloc[0]
-        merges = group[group["kind"].isin(CANDIDATE_KINDS)]
-        entry = {"base_label": ref["base_label"], "base_model": {"AVG": finite(ref["AVG"]),
-                                                                   maximise: finite(ref[column])},
-                 "recommended": None, "fitting": [], "reason": ""}
-        if avg_col != "AVG":
-            entry["base_model"]["dev"] = {"AVG": finite(ref[avg_col]), maximise: finite(ref[sel_col])}
-        out["bases"][base] = entry
-        if merges.empty:
-            entry["reason"] = "no merges are configured"
-            continue
-        if not _finite(ref[avg_col]):
-            entry["reason"] = f"the base model's {avg_col} was not measured"
-            continue
-        measured = merges[merges[avg_col].map(_finite) & merges[sel_col].map(_finite)]
-        if measured.empty:
-            entry["reason"] = f"no merge has both {avg_col} and {sel_col} measured"
-            continue
-        drop = ref[avg_col] - measured[avg_col]
-        if bound == "interval":  # the worst loss the interval allows
-            drop = (-measured["AVG diff lo"]).where(measured["AVG diff lo"].map(_finite), float("inf"))
-        fits = measured[drop <= max_avg_drop + 1e-12].copy()
-        if fits.empty:
-            closest = measured.loc[drop.idxmin()]
-            entry["reason"] = (
-                f"no merge loses at most {max_avg_drop:g} {avg_col}: the smallest loss is "
-                f"{ref[avg_col] - closest[avg_col]:.3f} ({closest['label']}, {avg_col} "
-                f"{closest[avg_col]:.3f} vs the base model's {ref[avg_col]:.3f})")
-            continue
-        fits["_order"] = range(len(fits))
-        fits = fits.sort_values([sel_col, avg_col, "_order"], ascending=[False, False, True])
-        entry["fitting"] = [_pick(row, ref, column, maximise, avg_col, sel_col) for _, row in fits.iterrows()]
-        entry["recommended"] = entry["fitting"][0]
+        out["bases"][base] = _recommend_base(group, max_avg_drop, maximise, column, avg_col, sel_col, bound)
     return out
+
+
+def _recommend_base(group: pd.DataFrame, max_avg_drop: float, maximise: str, column: str,
+                    avg_col: str, sel_col: str, bound: str) -> dict:
+    """``recommend`` for one base's rows: the budget on ``avg_col``, ``sel_col`` maximised."""
+    ref = group[group["kind"] == "base"].iloc[0]
+    merges = group[group["kind"].isin(CANDIDATE_KINDS)]
+    entry = {"base_label": ref["base_label"], "base_model": {"AVG": finite(ref["AVG"]),
+                                                               maximise: finite(ref[column])},
+             "recommended": None, "fitting": [], "reason": ""}
+    if avg_col != "AVG":
+        entry["base_model"]["dev"] = {"AVG": finite(ref[avg_col]), maximise: finite(ref[sel_col])}
+    if merges.empty:
+        entry["reason"] = "no merges are configured"
+        return entry
+    if not _finite(ref[avg_col]):
+        entry["reason"] = f"the base model's {avg_col} was not measured"
+        return entry
+    measured = merges[merges[avg_col].map(_finite) & merges[sel_col].map(_finite)]
+    if measured.empty:
+        entry["reason"] = f"no merge has both {avg_col} and {sel_col} measured"
+        return entry
+    drop = ref[avg_col] - measured[avg_col]
+    if bound == "interval":  # the worst loss the interval allows
+        drop = (-measured["AVG diff lo"]).where(measured["AVG diff lo"].map(_finite), float("inf"))
+    fits = measured[drop <= max_avg_drop + 1e-12].copy()
+    if fits.empty:
+        closest = measured.loc[drop.idxmin()]
+        entry["reason"] = (
+            f"no merge loses at most {max_avg_drop:g} {avg_col}: the smallest loss is "
+            f"{ref[avg_col] - closest[avg_col]:.3f} ({closest['label']}, {avg_col} "
+            f"{closest[avg_col]:.3f} vs the base model's {ref[avg_col]:.3f})")
+        return entry
+    fits["_order"] = range(len(fits))
+    fits = fits.sort_values([sel_col, avg_col, "_order"], ascending=[False, False, True])
+    entry["fitting"] = [_pick(row, ref, column, maximise, avg_col, sel_col) for _, row in fits.iterrows()]
+    entry["recommended"] = entry["fitting"][0]
+    return entry
 
 
 def _bounds(row, name: str) -> list[float] | None:

@@ -115,7 +115,9 @@ rule plot_retention:
 rule recommend:
     input:
         scores=rules.aggregate.output.scores_csv,
-        evals=run_evals(),
+        # a function, not the list: beside rules.aggregate.output, Snakemake hashes a listed input
+        # once per file it holds (quadratic: 0.4 s for a 1000-point grid over 2 bases)
+        evals=lambda w: run_evals(),
         point_evals=point_evals,
         fronts=front_files(),
     output:
