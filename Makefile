@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test bench bench-merge bench-gpu dry-run lint clean slurm-test report registry-facts
+.PHONY: demo test bench bench-merge bench-gpu dry-run lint clean slurm-test report registry-facts readme-tables
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ demo: $(STAMP)
 	@echo
 	@echo "Tables: results/tables/table1.md results/tables/table2.md"
 	@cat results/tables/table1.md results/tables/table2.md
+
+readme-tables: $(STAMP)  # after `make demo`: the README's demo tables from results/tables
+	$(BIN)/python -m wasurenai.readme --tables results/tables --readme README.md
 
 report: $(STAMP)  # after `make demo`: report.html with the tables, figures and captions
 	$(SNAKEMAKE) --profile profiles/local --report report.html

@@ -334,14 +334,15 @@ def test_a_missing_dev_split_fails_naming_the_search(tmp_path):
 
 
 def test_the_dev_split_is_scored_for_the_recommendation_where_it_exists(resolved, demo, tmp_path):
-    # the demo generates its dev split: every evaluation scores it, evaluation.max_samples each
+    # the demo generates its dev split: every evaluation scores it, as many samples as a trial
     assert resolved.evaluation.dev == {"dataset_dir": resolved.evaluation.dev_dir,
-                                       "max_samples": demo["evaluation"]["max_samples"]}
+                                       "max_samples": demo["searches"]["frontier"]["max_samples"]}
     test_dir = write_llm_jp_eval_layout(tmp_path, ["jnli"])
     cfg = copy.deepcopy(demo)
     cfg["evaluation"]["dataset_dir"] = str(test_dir)
-    cfg["report"]["budget"]["dev_max_samples"] = 7
-    assert wc.dev_evaluation(cfg, ["jnli"]) == {"dataset_dir": str(test_dir.parent / "dev"), "max_samples": 7}
+    cfg["report"]["budget"]["dev_max_samples"] = None  # null: evaluation.max_samples
+    assert wc.dev_evaluation(cfg, ["jnli"]) == {"dataset_dir": str(test_dir.parent / "dev"),
+                                                "max_samples": demo["evaluation"]["max_samples"]}
     shutil.rmtree(test_dir.parent / "dev")  # a user's datasets without a dev split: choose on test
     assert wc.dev_evaluation(cfg, ["jnli"]) is None
     cfg["report"]["budget"]["select_on"] = "test"

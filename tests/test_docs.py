@@ -144,3 +144,29 @@ def test_local_links_in_readme_and_docs_resolve():
                 broken.append(f"{doc.name}: {target} (no such heading)")
     assert not broken, broken
     assert "docs/study.md" in (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def test_the_readmes_demo_tables_are_generated_from_a_runs_tables(tmp_path):
+    """`make readme-tables` rewrites the README's block from results/tables; --check fails,
+    naming the table, once a run's tables and the README disagree; the README has the block."""
+    from wasurenai import readme
+
+    assert readme.BEGIN in (REPO / "README.md").read_text() and readme.END in (REPO / "README.md").read_text()
+    tables = tmp_path / "tables"
+    tables.mkdir()
+    for name, _ in readme.TABLES:
+        (tables / name).write_text(f"# {name} title\n\n| a | b |\n|---|---|\n| 1 | {name} |\n\n- a note\n")
+    doc = tmp_path / "README.md"
+    doc.write_text(f"intro\n\n{readme.BEGIN}\nold, pasted by hand\n{readme.END}\n\nafter\n")
+    assert readme.main(["--readme", str(doc), "--tables", str(tables), "--check"]) == 1
+    assert readme.main(["--readme", str(doc), "--tables", str(tables)]) == 0
+    text = doc.read_text()
+    assert text.startswith("intro\n\n") and text.endswith("\n\nafter\n") and "pasted" not in text
+    assert "**Table 1 (`results/tables/table1.md`)**" in text and "| 1 | table2.md |" in text
+    assert "**search_frontier.md title**" in text  # a table's own title, as a bold line
+    assert readme.check(doc, tables) == []
+    (tables / "table2.md").write_text("| a |\n|---|\n| 2 |\n")  # a new run
+    assert readme.check(doc, tables) == ["table2.md"]
+    (tables / "table1.md").unlink()
+    assert readme.main(["--readme", str(doc), "--tables", str(tables)]) == 2
+    assert "| 1 | table2.md |" in doc.read_text()  # nothing written when a table is missing

@@ -151,6 +151,29 @@ def test_a_layerwise_trial_is_mergekits_filter_and_gradient_lists_per_family_and
 
 # --- the study ---------------------------------------------------------------------------------
 
+def test_a_translation_column_is_an_objective_where_its_test_set_has_a_dev_split(world, tmp_path):
+    """"ja-en BLEU" (an llm-jp-eval dataset, so it has a dev split) is an objective: the
+    trials score the dev split's corpus BLEU; where the test set is a file it is refused."""
+    spec = {**SPEC, "objectives": ["AVG", "ja-en BLEU"], "trials": 2}
+    with pytest.raises(WorkflowError, match=r"searches.s.objectives: 'ja-en BLEU' is not .* \(none here\)"):
+        check_search("s", spec, DIRECTIONS, ROLES, CATEGORIES, task_vector_methods())
+    check_search("s", spec, DIRECTIONS, ROLES, CATEGORIES, task_vector_methods(), ["ja-en"])
+    job = worker_job(world, tmp_path, spec)
+    run_worker(job)
+    table = trials(job, spec)
+    assert (table["state"] == "COMPLETE").all(), table["error"].tolist()
+    from wasurenai.evaluation import dev_split_config, evaluate
+    from wasurenai.merge import merge
+
+    row = table.iloc[0]  # trial 0 merged to disk and scored on dev alone gives its objective
+    point = trial_spec("s", spec, {"base_share": row["base_share"], "density": row["density"]}, DIRECTIONS,
+                       task_vector_methods())
+    merge("p", point, world.models, tmp_path / "p")
+    alone = evaluate(tmp_path / "p", world.dev, dev_split_config(world.cfg, world.dev, SPEC["max_samples"], True))
+    assert row["objective ja-en BLEU"] == pytest.approx(alone["translation"]["ja-en"]["bleu"])
+    assert row["objective AVG"] == pytest.approx(alone["AVG"])
+
+
 def test_a_search_runs_its_budget_on_dev_and_a_fixed_seed_repeats_its_trials(world, tmp_path):
     runs = []
     for run in ("a", "b"):
@@ -291,3 +314,29 @@ def test_a_layerwise_filter_that_matches_no_tensor_fails_the_worker_before_a_tri
     check_search("s", spec, DIRECTIONS, ROLES, CATEGORIES, task_vector_methods())
     with pytest.raises(WorkflowError, match="searches.s.layerwise.filters: 'c_attn' matches no tensor"):
         run_worker(worker_job(world, tmp_path / "nomatch", spec=spec))
+
+
+def test_search_report_compares_the_grid_and_the_trials_on_dev_where_comparable():
+    """Every model scored on the trials' dev samples: the grid's dev hypervolume, the dev
+    front's after each trial, and the trial after which the search first matched the grid."""
+    import pandas as pd
+
+    from wasurenai.search_report import dev_comparison
+
+    scores = pd.DataFrame([
+        {"base": "b", "kind": "base", "dev AVG": 0.5, "dev MT": 0.2},
+        {"base": "b", "kind": "cpt", "dev AVG": 0.3, "dev MT": 0.6},
+        {"base": "b", "kind": "merge", "dev AVG": 0.45, "dev MT": 0.4},  # grid: (0.15 x 0.2) = 0.03
+    ])
+    trials = pd.DataFrame([
+        {"trial": 0, "state": "COMPLETE", "objective AVG": 0.4, "objective MT": 0.3},   # 0.1 x 0.1
+        {"trial": 1, "state": "FAIL", "objective AVG": None, "objective MT": None},
+        {"trial": 2, "state": "COMPLETE", "objective AVG": 0.42, "objective MT": 0.45},  # 0.12 x 0.25
+    ])
+    job = SimpleNamespace(spec={"objectives": ["AVG", "MT"]}, dev_comparable=True)
+    got = dev_comparison(job, trials, scores, "b")
+    assert got["hypervolume (grid, dev)"] == pytest.approx(0.03)
+    assert got["history"] == pytest.approx([0.01, 0.01, 0.03])
+    assert got["trials to match the grid (dev)"] == 3
+    assert dev_comparison(SimpleNamespace(**{**vars(job), "dev_comparable": False}), trials, scores, "b") == {}
+    assert dev_comparison(job, trials.iloc[:2], scores, "b")["trials to match the grid (dev)"] is None

@@ -502,14 +502,13 @@ class SearchPointJob:
 @dataclass(frozen=True)
 class SearchReportJob:
     """Rule search_report: per base (``params.bases``), ``input.front_<i>`` and
-    ``input.trials_<i>`` of the i-th base, the test evaluations of its front points
-    (``input.evals``, in front.json's order, base after base) and scores.csv for the rest."""
+    ``input.trials_<i>`` of the i-th base, and scores.csv (every model's scores, the front
+    points' too). ``dev_comparable``: every model was scored on the trials' dev samples."""
 
     search: str
     spec: dict
     fronts: dict[str, str]   # base -> front.json
     trials: dict[str, str]   # base -> trials.csv
-    evals: list[str]
     scores_csv: str
     table_md: str
     table_csv: str
@@ -518,6 +517,7 @@ class SearchReportJob:
     hypervolume: str
     hypervolume_svg: str
     log: str | None = None
+    dev_comparable: bool = False
 
     @classmethod
     def from_snakemake(cls, smk) -> SearchReportJob:
@@ -525,8 +525,8 @@ class SearchReportJob:
         return cls(search=smk.wildcards.search, spec=dict(smk.params.spec),
                    fronts={b: str(smk.input[f"front_{i}"]) for i, b in enumerate(bases)},
                    trials={b: str(smk.input[f"trials_{i}"]) for i, b in enumerate(bases)},
-                   evals=[str(p) for p in _named(smk.input, "evals", [])],
                    scores_csv=str(smk.input.scores), table_md=str(smk.output.table_md),
                    table_csv=str(smk.output.table_csv), figure=str(smk.output.figure),
                    figure_svg=str(smk.output.figure_svg), hypervolume=str(smk.output.hypervolume),
-                   hypervolume_svg=str(smk.output.hypervolume_svg), log=first_log(smk))
+                   hypervolume_svg=str(smk.output.hypervolume_svg), log=first_log(smk),
+                   dev_comparable=bool(_named(smk.params, "dev_comparable", False)))

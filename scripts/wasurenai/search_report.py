@@ -4,11 +4,15 @@
   values, its dev objectives and its test scores), and the test hypervolume of the search's
   front beside that of the grid (the named merges and sweep points), over the same reference
   point: on each objective, the worst of the base model and its CPT models (for AVG and MT:
-  the CPT models' worse AVG and the base's MT).
+  the CPT models' worse AVG and the base's MT). Where every model was also scored on the
+  same dev samples as the trials (report.budget.select_on: dev with dev_max_samples equal to
+  the search's max_samples), the same comparison on dev — the grid's points against the
+  search's dev front — and the trial after which the search's front first matched the grid.
 - ``search_<search>.png``: per base, every trial on dev (faint), the dev front, and the
   front's test scores beside the grid points, the base and the CPT models (test).
 - ``search_<search>_hypervolume.png``: per base, the dev front's hypervolume after each
-  trial: where it flattens, the budget was enough.
+  trial: where it flattens, the budget was enough; the grid's dev hypervolume beside it
+  where it was measured on the same samples.
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ import pandas as pd
 
 from .common import WorkflowError, atomic_open, get_logger, read_csv, read_json
 from .figures import AVG_LABEL, MT_LABEL, plt, save
-from .search import hypervolume, score, search_params
+from .search import hypervolume, search_params
 from .tables import fmt, markdown
 from .tradeoff import MERGE_KINDS, read_scores
 
@@ -37,20 +41,65 @@ def grid_points(scores: pd.DataFrame, base: str, objectives: list[str]) -> list[
     return rows[[score_column(o) for o in objectives]].dropna().astype(float).values.tolist()
 
 
-def front_rows(job, fronts: dict, trials: dict, evals: dict[tuple[str, str], dict]) -> pd.DataFrame:
+def front_rows(job, fronts: dict, trials: dict, scores: pd.DataFrame) -> pd.DataFrame:
     """One row per front point of every base: trial, sampled values, dev and test scores.
-    ``fronts``: base -> front.json's points; ``trials``: base -> trials.csv."""
+    ``fronts``: base -> front.json's points; ``trials``: base -> trials.csv; the test scores
+    are the points' rows of scores.csv (rule aggregate: kind search)."""
     objectives, keys = job.spec["objectives"], [k for k, _, _ in search_params(job.spec)]
+    tested = scores.set_index(["base", "model"])
     rows = []
     for base, points in fronts.items():
         by_number = trials[base].set_index("trial")
         for name, point in points.items():
+            if (base, name) not in tested.index:
+                raise WorkflowError(f"{job.scores_csv}: no row for front point {name} of base {base}")
             row = {"base": base, "model": name, "trial": point["trial"],
                    **{k: by_number.at[point["trial"], k] for k in keys}}
             row.update({f"dev {o}": point["dev"][o] for o in objectives})
-            row.update({f"test {o}": score(evals[(base, name)], o) for o in dict.fromkeys([*objectives, "AVG", "MT"])})
+            row.update({f"test {o}": tested.at[(base, name), score_column(o)]
+                        for o in dict.fromkeys([*objectives, "AVG", "MT"])})
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+DEV = "dev "  # scores.csv's dev-split columns (aggregate.DEV_PREFIX)
+
+
+def dev_reference(scores: pd.DataFrame, base: str, objectives: list[str]) -> list[float] | None:
+    """``reference_point`` on the dev split, or None where scores.csv has no dev scores."""
+    cols = [DEV + score_column(o) for o in objectives]
+    if not set(cols) <= set(scores.columns):
+        return None
+    rows = scores[(scores["base"] == base) & scores["kind"].isin(["base", "cpt"])]
+    ref = [float(rows[c].min()) for c in cols]
+    return ref if all(pd.notna(ref)) else None
+
+
+def search_history(trials: pd.DataFrame, objectives: list[str], ref: list[float]) -> list[float]:
+    """The hypervolume of the completed trials' front after each trial (dev objectives), over ``ref``."""
+    cols = [f"objective {o}" for o in objectives]
+    history, seen = [], []
+    for _, row in trials.sort_values("trial").iterrows() if len(trials) else []:
+        if row["state"] == "COMPLETE":
+            seen.append([float(row[c]) for c in cols])
+        history.append(hypervolume(seen, ref))
+    return history
+
+
+def dev_comparison(job, trials: pd.DataFrame, scores: pd.DataFrame, base: str) -> dict:
+    """On dev (where comparable: ``job.dev_comparable``): the grid's hypervolume, the search
+    front's, and the first trial count at which the search's front matched the grid's."""
+    objectives = job.spec["objectives"]
+    ref = dev_reference(scores, base, objectives) if job.dev_comparable else None
+    if ref is None:
+        return {}
+    rows = scores[(scores["base"] == base) & scores["kind"].isin(MERGE_KINDS)]
+    grid = rows[[DEV + score_column(o) for o in objectives]].dropna().astype(float).values.tolist()
+    grid_hv, history = hypervolume(grid, ref), search_history(trials, objectives, ref)
+    matched = next((i + 1 for i, v in enumerate(history) if v >= grid_hv - 1e-12), None)
+    return {"hypervolume (search, dev)": history[-1] if history else 0.0,
+            "hypervolume (grid, dev)": grid_hv, "trials to match the grid (dev)": matched,
+            "history": history}
 
 
 def hypervolumes(job, table: pd.DataFrame, trials: dict, scores: pd.DataFrame) -> pd.DataFrame:
@@ -61,10 +110,12 @@ def hypervolumes(job, table: pd.DataFrame, trials: dict, scores: pd.DataFrame) -
         mine = table[table["base"] == base] if len(table) else table
         found = mine[[f"test {o}" for o in objectives]].dropna().astype(float).values.tolist() if len(mine) else []
         grid = grid_points(scores, base, objectives)
+        dev = dev_comparison(job, trials[base], scores, base)
+        dev.pop("history", None)
         rows.append({"base": base, "trials": len(trials[base]), "front points": len(found),
                      "hypervolume (search, test)": hypervolume(found, ref),
                      "grid points": len(grid), "hypervolume (grid, test)": hypervolume(grid, ref),
-                     "reference": ", ".join(f"{o} {v:.3f}" for o, v in zip(objectives, ref))})
+                     "reference": ", ".join(f"{o} {v:.3f}" for o, v in zip(objectives, ref)), **dev})
     return pd.DataFrame(rows)
 
 
@@ -77,16 +128,21 @@ def write_table(job, table: pd.DataFrame, volumes: pd.DataFrame) -> None:
         elif col in sampled:
             shown[col] = shown[col].map(lambda v: f"{v:.3f}")
     vol = volumes.copy()
-    for col in ("hypervolume (search, test)", "hypervolume (grid, test)"):
+    for col in [c for c in vol.columns if c.startswith("hypervolume")]:
         vol[col] = vol[col].map(lambda v: f"{v:.5f}")
+    if "trials to match the grid (dev)" in vol.columns:
+        vol["trials to match the grid (dev)"] = vol["trials to match the grid (dev)"].map(
+            lambda v: "not within the budget" if pd.isna(v) else str(int(v)))
     label = job.spec.get("label", job.search)
     text = (f"# Search {job.search} ({label}): {job.spec['method']}, objectives "
             f"{', '.join(job.spec['objectives'])}, {job.spec['trials']} trials on dev\n\n"
             "The dev Pareto front's points, merged and evaluated on the test split:\n\n"
             + (markdown(shown) if len(shown) else "(no trial completed)\n")
             + "\nTest hypervolume of the front beside the grid's (named merges and sweep points), "
-            "over the reference point (each objective's worst among the base and its CPT models):\n\n"
-            + markdown(vol))
+            "over the reference point (each objective's worst among the base and its CPT models)"
+            + ("; and on dev, where every model was scored on the trials' dev samples, with the trial "
+               "after which the search's front first matched the grid" if "hypervolume (grid, dev)" in vol
+               else "") + ":\n\n" + markdown(vol))
     with atomic_open(job.table_md) as fh:
         fh.write(text)
     with atomic_open(job.table_csv) as fh:
@@ -137,11 +193,17 @@ def hypervolume_history(trials: pd.DataFrame, objectives: list[str]) -> list[flo
     return history
 
 
-def hypervolume_figure(job, trials: dict):
+def hypervolume_figure(job, trials: dict, scores: pd.DataFrame):
+    """Per base, the dev front's hypervolume after each trial; where the grid was scored on
+    the same dev samples, over the common reference with the grid's as a dashed line."""
     fig, ax = plt.subplots(figsize=(5, 3.2))
     for base, table in trials.items():
-        history = hypervolume_history(table, job.spec["objectives"])
-        ax.plot(range(1, len(history) + 1), history, "-o", ms=3, label=base)
+        dev = dev_comparison(job, table, scores, base)
+        history = dev.get("history") or hypervolume_history(table, job.spec["objectives"])
+        line = ax.plot(range(1, len(history) + 1), history, "-o", ms=3, label=base)[0]
+        if dev:
+            ax.axhline(dev["hypervolume (grid, dev)"], ls="--", lw=1, color=line.get_color(),
+                       label=f"{base}: grid (dev)")
     ax.set_xlabel("trials")
     ax.set_ylabel("hypervolume of the dev front")
     ax.set_title(f"Search {job.search}: is the budget enough?")
@@ -154,13 +216,9 @@ def main(job) -> None:
     scores = read_scores(job.scores_csv)
     fronts = {b: read_json(path)["points"] for b, path in job.fronts.items()}  # each file read once
     trials = {b: read_csv(path) for b, path in job.trials.items()}
-    order = [(b, name) for b, points in fronts.items() for name in points]
-    if len(order) != len(job.evals):
-        raise WorkflowError(f"search {job.search}: {len(job.evals)} evaluations for {len(order)} front points")
-    evals = {key: read_json(path) for key, path in zip(order, job.evals)}
-    table = front_rows(job, fronts, trials, evals)
+    table = front_rows(job, fronts, trials, scores)
     volumes = hypervolumes(job, table, trials, scores)
     write_table(job, table, volumes)
     save(figure(job, table, trials, scores), job.figure, job.figure_svg)
-    save(hypervolume_figure(job, trials), job.hypervolume, job.hypervolume_svg)
+    save(hypervolume_figure(job, trials, scores), job.hypervolume, job.hypervolume_svg)
     log(volumes.to_string(index=False))

@@ -181,11 +181,19 @@ def search_worker_outputs(base, search):
 
 
 def search_report_inputs(wildcards):
-    """Per base, the search's front and trials (once the checkpoint has run) and the test
-    evaluations of the front's points; scores.csv for the grid, base and CPT models."""
-    inputs = {"scores": f"{TABLES_DIR}/scores.csv", "evals": []}
+    """Per base, the search's front and trials; scores.csv for every model (the front's
+    points included: rule aggregate waits for the checkpoints)."""
+    inputs = {"scores": f"{TABLES_DIR}/scores.csv"}
     for i, base in enumerate(BASES):
-        out = checkpoints.search_front.get(base=base, search=wildcards.search).output
-        inputs[f"front_{i}"], inputs[f"trials_{i}"] = out.front, out.trials
-        inputs["evals"] += [f"{RESULTS}/eval/{base}/{point}.json" for point in front_points(out.front)]
+        inputs[f"front_{i}"] = f"{RESULTS}/search/{base}/{wildcards.search}/front.json"
+        inputs[f"trials_{i}"] = f"{RESULTS}/search/{base}/{wildcards.search}/trials.csv"
     return inputs
+
+
+def search_dev_comparable(search):
+    """Whether every evaluation scored the dev samples a trial scores (the same dev split
+    and max_samples): then search_report compares the grid with the trials on dev."""
+    spec = RESOLVED.searches[search]
+    trial = spec.get("max_samples")
+    trial = EVAL.section["max_samples"] if trial is None else trial
+    return bool(EVAL.dev) and EVAL.dev["max_samples"] == trial

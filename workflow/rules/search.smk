@@ -100,5 +100,6 @@ rule search_report:
     params:
         spec=lambda w: RESOLVED.searches[w.search],
         bases=BASES,
+        dev_comparable=lambda w: search_dev_comparable(w.search),
     script:
         "../scripts/search_report.py"
