@@ -357,3 +357,17 @@ def test_a_bad_selection_fails_naming_its_key(budget, message):
     with pytest.raises(ConfigError, match=message):
         wc.check_budget({"maximise": "MT", **budget}, ["MT"], ["ja-en"])
     wc.check_budget({"maximise": "MT", "bound": "interval", "select_on": "test"}, ["MT"], ["ja-en"])
+
+
+def test_translation_columns_have_a_dev_split_where_the_test_set_is_a_dataset(demo, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = copy.deepcopy(demo)
+    cfg["report"]["budget"]["maximise"] = "ja-en BLEU"  # the dev split scores it: the choice is on dev
+    cfg["searches"]["frontier"]["objectives"] = ["AVG", "ja-en BLEU"]
+    resolved = wc.resolve(cfg, REPO)
+    assert resolved.evaluation.dev["translation"] is True
+    assert "translation" not in wc.resolve(copy.deepcopy(demo), REPO).evaluation.dev  # MT: categories only
+    cfg["evaluation"]["translation"]["ja-en"] = {"path": str(tmp_path / "ja-en.tsv")}  # a file: no dev split
+    (tmp_path / "ja-en.tsv").write_text("猫\tcat\n")
+    with pytest.raises(ConfigError, match="config key searches.frontier.objectives: 'ja-en BLEU'"):
+        wc.resolve(cfg, REPO)

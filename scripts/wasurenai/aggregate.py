@@ -225,11 +225,15 @@ DEV_PREFIX = "dev "  # scores.csv: "dev AVG", "dev MT", "dev category:<cat>" (th
 
 
 def dev_columns(res: dict, categories: list[str]) -> dict:
-    """A model's dev-split scores (its evaluation JSON's ``dev``) as scores.csv columns."""
+    """A model's dev-split scores (its evaluation JSON's ``dev``) as scores.csv columns: AVG,
+    MT, the categories, and the translation columns it scored (report.budget.maximise)."""
     dev = res.get("dev") or {}
     out = {f"{DEV_PREFIX}AVG": finite(dev.get("AVG")), f"{DEV_PREFIX}MT": finite(dev.get("MT"))}
     for cat in categories:
         out[f"{DEV_PREFIX}category:{cat}"] = finite((dev.get("categories") or {}).get(cat))
+    for direction, scores in (dev.get("translation") or {}).items():
+        for column, key in METRIC_COLUMNS:
+            out[f"{DEV_PREFIX}{direction} {column}"] = finite(scores.get(key))
     return out
 
 

@@ -275,7 +275,8 @@ def check_searches(config: dict, merges: dict, roles: list, categories: list) ->
         tvm = task_vector_methods()
     for name, spec in searches.items():
         with _as_config_error("config key "):
-            check_search(name, spec, config["directions"], roles, categories, tvm)
+            check_search(name, spec, config["directions"], roles, categories, tvm,
+                         [d for d, e in config["evaluation"]["translation"].items() if isinstance(e, str)])
         corner = {k: lo for k, lo, _ in search_params(spec)}
         reads = set(roles_used(name, trial_spec(name, spec, corner, config["directions"], tvm), roles))
         used[name] = [r for r in roles if r in reads | {BASE_ROLE}]
@@ -415,8 +416,13 @@ def dev_evaluation(config: dict, datasets: list) -> dict | None:
     generated = datasets_input(config) != section["dataset_dir"]
     if not generated and missing_datasets(split, datasets, section["num_few_shots"]):
         return None
+    from .tables import METRICS
+
     n = budget.get("dev_max_samples")
-    return {"dataset_dir": split, "max_samples": section["max_samples"] if n is None else n}
+    direction, _, metric = budget["maximise"].partition(" ")
+    translation = isinstance(section["translation"].get(direction), str) and metric in METRICS
+    return {"dataset_dir": split, "max_samples": section["max_samples"] if n is None else n,
+            **({"translation": True} if translation else {})}
 
 
 def dev_dir(dataset_dir: str) -> str:

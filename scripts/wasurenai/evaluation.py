@@ -444,11 +444,19 @@ def translation_scores(direction: str, task: Task | None, predictions: dict,
     return out
 
 
-def dev_split_config(cfg: dict, dev_dir: str | Path, max_samples: int | None) -> dict:
+def dev_translation(cfg: dict) -> dict:
+    """The translation columns a dev split can score: the directions whose test set is an
+    llm-jp-eval dataset (a user's file has no dev split)."""
+    return {d: entry for d, entry in cfg["translation"].items() if isinstance(entry, str)}
+
+
+def dev_split_config(cfg: dict, dev_dir: str | Path, max_samples: int | None,
+                     translation: bool = False) -> dict:
     """The evaluation section for the dev split (llm-jp-eval's ``…/evaluation/dev``): its
-    directory, ``max_samples`` (None: the test split's), the categories only (the
-    translation test sets have no dev split)."""
-    return {**cfg, "dataset_dir": str(dev_dir), "translation": {},
+    directory, ``max_samples`` (None: the test split's), the categories, and with
+    ``translation`` the translation columns of ``dev_translation`` (else none: scoring them
+    costs BERTScore and COMET passes a category-only choice does not need)."""
+    return {**cfg, "dataset_dir": str(dev_dir), "translation": dev_translation(cfg) if translation else {},
             "max_samples": cfg["max_samples"] if max_samples is None else max_samples}
 
 
@@ -459,12 +467,13 @@ def evaluate_dev(model_dir: str | Path, cfg: dict, dev: dict, suite: MetricSuite
                  logger=None, tasks: dict[str, Task] | None = None) -> dict:
     """The dev-split scores of a loaded model (``dev``: {"dataset_dir", "max_samples"}), as
     an evaluation JSON's ``dev`` entry: what the recommendation selects on."""
-    dcfg = dev_split_config(cfg, dev["dataset_dir"], dev.get("max_samples"))
+    dcfg = dev_split_config(cfg, dev["dataset_dir"], dev.get("max_samples"), dev.get("translation", False))
     res = evaluate(model_dir, dcfg["dataset_dir"], dcfg, suite=suite, tasks=tasks, loaded=loaded,
                    logger=logger)
     n = {name: d.get("n") for name, d in res["datasets"].items()}
+    translation = {d: {k: v for k, v in t.items() if k != "samples"} for d, t in res["translation"].items()}
     return {"dataset_dir": dcfg["dataset_dir"], "max_samples": dcfg["max_samples"], "n": n,
-            **{k: res[k] for k in DEV_KEYS}}
+            "translation": translation, **{k: res[k] for k in DEV_KEYS}}
 
 
 def main(job: EvaluateJob) -> None:

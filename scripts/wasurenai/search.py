@@ -179,7 +179,7 @@ def layered_setting(values: list[float], layerwise: dict):
 
 
 def check_search(name: str, spec: dict, directions: list[str], roles: list[str],
-                 categories: list[str], task_vector_methods: set[str]) -> None:
+                 categories: list[str], task_vector_methods: set[str], dev_directions: list[str] = ()) -> None:
     """``searches.<name>``: the space is one the method accepts (checked by planning the merge
     at the space's corners with merge.plan), the objectives are scores a dev evaluation has,
     the sampler fits the number of objectives. Errors name ``searches.<name>.<key>``."""
@@ -224,7 +224,7 @@ def check_search(name: str, spec: dict, directions: list[str], roles: list[str],
             plan(name, trial_spec(name, spec, corner, directions, task_vector_methods), roles)
         except WorkflowError as err:
             raise WorkflowError(f"{where}: {err}") from None
-    check_objectives(name, spec, categories)
+    check_objectives(name, spec, categories, dev_directions)
 
 
 def check_layerwise(where: str, spec: dict, keys: list[str]) -> None:
@@ -291,16 +291,33 @@ def check_filters_match(search: str, spec: dict, tensor_names, model: str) -> No
                                 f"(its names look like {', '.join(names[:4])}, ...)")
 
 
-def check_objectives(name: str, spec: dict, categories: list[str]) -> None:
+def translation_objective(name: str) -> tuple[str, str] | None:
+    """(direction, the translation result's key) of an objective "<direction> <BERTScore|
+    BLEU|COMET>", or None for AVG, MT and the categories."""
+    from .tables import METRIC_COLUMNS
+
+    direction, _, column = name.partition(" ")
+    key = dict(METRIC_COLUMNS).get(column)
+    return (direction, key) if direction and key else None
+
+
+def check_objectives(name: str, spec: dict, categories: list[str], dev_directions: list[str] = ()) -> None:
+    """``dev_directions``: the directions whose translation test set has a dev split (an
+    llm-jp-eval dataset, not a file): their "<direction> BLEU" etc. may be objectives."""
+    from .tables import METRICS
+
     objectives = spec.get("objectives") or []
     where = f"searches.{name}"
     if not objectives or len(set(objectives)) != len(objectives):
         raise WorkflowError(f"{where}.objectives: one or more distinct score columns, got {objectives!r}")
     for obj in objectives:
-        if obj not in ("AVG", "MT") and obj not in categories:
+        tr = translation_objective(obj)
+        if obj not in ("AVG", "MT") and obj not in categories and not (tr and tr[0] in dev_directions):
             raise WorkflowError(
                 f"{where}.objectives: {obj!r} is not a score of a dev evaluation; one of "
-                f"{', '.join(['AVG', 'MT', *(c for c in categories if c != 'MT')])}")
+                f"{', '.join(['AVG', 'MT', *(c for c in categories if c != 'MT')])}, or a translation "
+                f"column of a direction whose test set has a dev split ("
+                f"{', '.join(f'{d} {m}' for d in dev_directions for m in METRICS) or 'none here'})")
     sampler = spec.get("sampler", "tpe")
     if sampler not in SAMPLERS:
         raise WorkflowError(f"{where}.sampler: one of {', '.join(SAMPLERS)}, got {sampler!r}")
@@ -427,8 +444,14 @@ def fail_interrupted(study, worker: int) -> list[int]:
 
 
 def score(result: dict, name: str):
-    """Score ``name`` (AVG, MT or a category) of an evaluation result; None if it has none."""
-    return result.get(name) if name in ("AVG", "MT") else (result.get("categories") or {}).get(name)
+    """Score ``name`` (AVG, MT, a category or "<direction> <BERTScore|BLEU|COMET>") of an
+    evaluation result; None if it has none."""
+    if name in ("AVG", "MT"):
+        return result.get(name)
+    tr = translation_objective(name)
+    if tr:
+        return ((result.get("translation") or {}).get(tr[0]) or {}).get(tr[1])
+    return (result.get("categories") or {}).get(name)
 
 
 def objective_values(result: dict, objectives: list[str]) -> list[float]:
@@ -446,7 +469,8 @@ def dev_config(cfg: dict, spec: dict, dev_dir: str) -> dict:
     """The evaluation section for a trial: the dev split with the search's ``max_samples``."""
     from .evaluation import dev_split_config
 
-    return dev_split_config(cfg, dev_dir, spec.get("max_samples"))
+    translation = any(translation_objective(o) for o in spec.get("objectives") or [])
+    return dev_split_config(cfg, dev_dir, spec.get("max_samples"), translation)
 
 
 def run_worker(job, trial_hook=None) -> dict:
@@ -495,7 +519,8 @@ def run_worker(job, trial_hook=None) -> dict:
             study.tell(trial, state=TrialState.FAIL)
             log(f"trial {trial.number} failed: {type(err).__name__}: {err}")
             continue
-        trial.set_user_attr("dev", {"AVG": result["AVG"], "MT": result["MT"], **result["categories"]})
+        trial.set_user_attr("dev", {"AVG": result["AVG"], "MT": result["MT"], **result["categories"],
+                                    **{o: score(result, o) for o in spec["objectives"] if translation_objective(o)}})
         trial.set_user_attr("seconds", time.perf_counter() - t0)
         study.tell(trial, scores)
         ran.append(trial.number)

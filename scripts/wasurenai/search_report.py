@@ -20,14 +20,14 @@ import pandas as pd
 
 from .common import WorkflowError, atomic_open, get_logger, read_csv, read_json
 from .figures import AVG_LABEL, MT_LABEL, plt, save
-from .search import hypervolume, search_params
+from .search import hypervolume, search_params, translation_objective
 from .tables import fmt, markdown
 from .tradeoff import MERGE_KINDS, read_scores
 
 
 def score_column(objective: str) -> str:
-    """The scores.csv column of an objective."""
-    return objective if objective in ("AVG", "MT") else f"category:{objective}"
+    """The scores.csv column of an objective (a translation column is its own name)."""
+    return objective if objective in ("AVG", "MT") or translation_objective(objective) else f"category:{objective}"
 
 
 def reference_point(scores: pd.DataFrame, base: str, objectives: list[str]) -> list[float]:

@@ -25,7 +25,7 @@ def run_sweep(base: str, points: dict[str, dict], models: dict[str, str], datase
     tasks = prepare(dataset_dir, cfg, suite, log)
     dev_tasks = None
     if dev:
-        dcfg = dev_split_config(cfg, dev["dataset_dir"], dev.get("max_samples"))
+        dcfg = dev_split_config(cfg, dev["dataset_dir"], dev.get("max_samples"), dev.get("translation", False))
         dev_tasks = prepare(dcfg["dataset_dir"], dcfg, suite, log)
     model, tokenizer = load_model(models["base"])
     seconds = {}
