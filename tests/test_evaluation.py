@@ -217,7 +217,10 @@ def test_main_writes_schema(model_dir, data_dir, tmp_path):
     assert len(res["prompt_sha256"]) == 64
     assert "ja-mecab" in res["metric_versions"]["sacrebleu"]["corpus_ja"]
     assert res["metric_versions"]["bert_score"]["ja"]["num_layers"] == 6
-    assert set(res["timings"]) == {"load_s", "metric_load_s", "generate_s", "metrics_s"}
+    t = res["timings"]
+    assert set(t) == {"load_s", "metric_load_s", "generate_s", "metrics_s", "total_s", "fixed_s"}
+    assert t["total_s"] >= t["load_s"] + t["generate_s"] + t["metrics_s"]  # since process start
+    assert t["fixed_s"] == pytest.approx(t["total_s"] - t["generate_s"] - t["metrics_s"])
     assert "AVG=" in (tmp_path / "e.log").read_text()
 
 

