@@ -26,7 +26,7 @@ from .reference import compare, load_reference
 from .stats import DEFAULTS as INTERVAL_DEFAULTS
 from .stats import base_intervals, check_samples
 from .testsets import languages
-from .tables import METRIC_COLUMNS, NA, PART_SEP, SIG_MARK, ZERO_MARK, finite, fmt, parts
+from .tables import DEV_PREFIX, METRIC_COLUMNS, NA, PART_SEP, SIG_MARK, ZERO_MARK, finite, fmt, parts
 
 
 def load_results(evals: dict[tuple[str, str], str]) -> dict[tuple[str, str], dict]:
@@ -219,9 +219,6 @@ def add_intervals(df: pd.DataFrame, intervals: pd.DataFrame | None, base_ids: di
 def model_kind(model: str, directions: list, sweeps: dict, points: dict | None = None) -> str:
     return ("base" if model == "base" else "cpt" if model in directions
             else "sweep" if model in sweeps else "search" if model in (points or {}) else "merge")
-
-
-DEV_PREFIX = "dev "  # scores.csv: "dev AVG", "dev MT", "dev category:<cat>" (the dev split)
 
 
 def dev_columns(res: dict, categories: list[str]) -> dict:

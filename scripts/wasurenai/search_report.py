@@ -21,7 +21,7 @@ import pandas as pd
 from .common import WorkflowError, atomic_open, get_logger, read_csv, read_json
 from .figures import AVG_LABEL, MT_LABEL, plt, save
 from .search import hypervolume, search_params, translation_objective
-from .tables import fmt, markdown
+from .tables import DEV_PREFIX as DEV, fmt, markdown
 from .tradeoff import MERGE_KINDS, read_scores
 
 
@@ -62,7 +62,6 @@ def front_rows(job, fronts: dict, trials: dict, scores: pd.DataFrame) -> pd.Data
     return pd.DataFrame(rows)
 
 
-DEV = "dev "  # scores.csv's dev-split columns (aggregate.DEV_PREFIX)
 
 
 def dev_reference(scores: pd.DataFrame, base: str, objectives: list[str]) -> list[float] | None:
@@ -184,13 +183,7 @@ def hypervolume_history(trials: pd.DataFrame, objectives: list[str]) -> list[flo
     done = trials[trials["state"] == "COMPLETE"] if len(trials) else trials
     if not len(done):
         return [0.0] * len(trials)
-    ref = [float(done[c].min()) - 1e-9 for c in cols]
-    history, seen = [], []
-    for _, row in trials.sort_values("trial").iterrows():
-        if row["state"] == "COMPLETE":
-            seen.append([float(row[c]) for c in cols])
-        history.append(hypervolume(seen, ref))
-    return history
+    return search_history(trials, objectives, [float(done[c].min()) - 1e-9 for c in cols])
 
 
 def hypervolume_figure(job, trials: dict, scores: pd.DataFrame):

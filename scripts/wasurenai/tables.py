@@ -24,6 +24,7 @@ BEST, SECOND = "best", "second"
 # Translation metrics, as the tables name them, with the evaluation JSON's keys.
 METRIC_COLUMNS = (("BERTScore", "bert_score"), ("BLEU", "bleu"), ("COMET", "comet"))
 METRICS = tuple(name for name, _ in METRIC_COLUMNS)
+DEV_PREFIX = "dev "  # scores.csv's dev-split columns: "dev AVG", "dev MT", "dev category:<cat>", ...
 
 
 def legend(second: str) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .common import WorkflowError, atomic_open, read_csv, write_json
-from .tables import METRICS, finite, fmt, fmt_signed, kind
+from .tables import DEV_PREFIX as DEV, METRICS, finite, fmt, fmt_signed, kind
 
 MERGE_KINDS = ("merge", "sweep")
 
@@ -106,7 +106,6 @@ def metric_column(name: str, categories: list[str], directions: list[str]) -> st
 BOUNDS = ("point", "interval")
 SPLITS = ("dev", "test")
 CANDIDATE_KINDS = (*MERGE_KINDS, "search")  # what the recommendation chooses among
-DEV = "dev "  # scores.csv's dev-split columns: "dev AVG", "dev MT", "dev category:<cat>"
 
 
 def selection_columns(scores: pd.DataFrame, column: str, select_on: str) -> tuple[str, str, str]:
