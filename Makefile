@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test bench bench-merge bench-gpu dry-run lint clean slurm-test report registry-facts readme-tables
+.PHONY: demo test bench bench-merge bench-gpu dry-run lint clean slurm-test report registry-facts readme-tables demo-seeds
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,16 @@ demo: $(STAMP)
 	@echo
 	@echo "Tables: results/tables/table1.md results/tables/table2.md"
 	@cat results/tables/table1.md results/tables/table2.md
+
+SEEDS := 1 2
+demo-seeds: demo  # the demo again for synthetic seeds 1 and 2 (in results/seeds/<seed>), then the findings side by side
+	for s in $(SEEDS); do \
+	  mkdir -p results/seeds/$$s && printf 'synthetic:\n  seed: %s\n' $$s > results/seeds/$$s/seed.yaml && \
+	  $(SNAKEMAKE) --profile profiles/local --directory results/seeds/$$s \
+	    --configfile $(abspath config.yaml) $(abspath results)/seeds/$$s/seed.yaml || exit 1; \
+	done
+	$(BIN)/python -m wasurenai.findings "seed 0=results" $(foreach s,$(SEEDS),"seed $(s)=results/seeds/$(s)") \
+	  --out results/tables/findings_seeds.md
 
 readme-tables: $(STAMP)  # after `make demo`: the README's demo tables from results/tables
 	$(BIN)/python -m wasurenai.readme --tables results/tables --readme README.md

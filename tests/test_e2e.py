@@ -120,6 +120,12 @@ def test_intervals_for_every_model_and_score(smoke_run):
     assert others["diff_lo"].notna().all() and (others["diff_lo"] <= others["diff_hi"]).all()
     res = json.loads((smoke_run / "results" / "eval" / "tiny" / "linear.json").read_text())
     assert all("samples" in ds for ds in res["datasets"].values())
+    found = pd.read_csv(smoke_run / "results" / "tables" / "findings.csv")  # the paper's pattern
+    assert len(found) == 2 * 7 + 1 and set(found["verdict"]) <= {
+        "holds", "same way, within noise", "not seen, within noise", "reversed", "not measured"}
+    linear = table[(table["model"] == "linear") & (table["score"] == "MT")].set_index("base")
+    mt = found[found["finding"] == "Base: Linear beats the base model on MT"].iloc[0]
+    assert (mt["lo"], mt["hi"]) == pytest.approx((linear.loc["tiny", "diff_lo"], linear.loc["tiny", "diff_hi"]))
 
 
 def test_snakemake_report_renders(smoke_run):

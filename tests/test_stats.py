@@ -166,7 +166,7 @@ class Outputs(SimpleNamespace):
 
 AGG_OUT = ["table1_md", "table1_csv", "table2_md", "table2_csv", "categories_md",
            "categories_csv", "sweeps_csv", "scores_csv", "intervals_csv", "table1_pm_md",
-           "table1_pm_csv", "table2_pm_md", "table2_pm_csv"]
+           "table1_pm_csv", "table2_pm_md", "table2_pm_csv", "findings_md", "findings_csv"]
 PARAMS = dict(bases={"b": "Base"}, merges={"linear": "Linear", "ties": "TIES"}, directions=["ja-en", "en-ja"],
               categories={c: [list(m) for m in ms] for c, ms in CATEGORIES.items()},
               intervals={"resamples": 300, "confidence": 0.95, "seed": 0})
@@ -270,3 +270,52 @@ def test_scores_csv_gives_mt_its_interval_as_a_score_and_as_a_category(tmp_path,
     for column in ("MT", "category:MT"):
         assert scores[f"{column} lo"].notna().all() and scores[f"{column} diff hi"].notna().any()
     assert (scores["MT lo"] == scores["category:MT lo"]).all()
+
+
+def test_findings_check_the_papers_pattern_with_the_tables_intervals(tmp_path):
+    """findings.csv: each of the paper's findings as a paired difference with the verdict
+    its interval gives; a finding against a base model has exactly intervals.csv's bounds."""
+    import pandas as pd
+
+    models = four_models()  # ja-en = BETTER (the references as its translations), en-ja = BASE
+    out, _ = run_aggregate(tmp_path, models)
+    found = pd.read_csv(out["findings_csv"]).set_index("finding")
+    bleu = found.loc["Base: CPT ja-en beats the base model on ja-en BLEU"]
+    assert bleu["verdict"] == "holds" and bleu["lo"] > 0
+    iv = pd.read_csv(out["intervals_csv"]).set_index(["model", "score"]).loc[("ja-en", "ja-en BLEU")]
+    assert (bleu["diff"], bleu["lo"], bleu["hi"]) == pytest.approx(
+        (iv["diff"], iv["diff_lo"], iv["diff_hi"]))
+    # BETTER raises AVG: the paper's "CPT lowers AVG" is reversed; en-ja is the base itself
+    assert found.loc["Base: CPT ja-en lowers AVG", "verdict"] == "reversed"
+    assert found.loc["Base: CPT en-ja lowers AVG", "verdict"] == "not seen, within noise"
+    assert found.loc["Base: Linear has a higher AVG than CPT en-ja", "verdict"] == "holds"
+    assert found.loc["Base: Linear has a higher AVG than CPT ja-en", "diff"] == 0
+    assert found.loc["Base: CPT en-ja beats the base model on en-ja BLEU", "verdict"] == "not measured"
+    md = open(out["findings_md"]).read()
+    assert md.startswith(f"# The paper's findings in this run: {(found['verdict'] == 'holds').sum()} of 7 hold")
+    assert "holds: +" in md
+
+
+def test_findings_across_bases_and_side_by_side_over_runs(tmp_path, capsys):
+    """The later base's AVG against the first's (paired: the same samples); several runs'
+    findings.csv in one table, with how many runs each finding holds in."""
+    from wasurenai import findings as F
+
+    results = {("b", "base"): BASE, ("c", "base"): BETTER}
+    df = F.check(results, F.paper_findings({"b": "Base", "c": "Instruct"}, [], "m", "M")[-1:],
+                 CATEGORIES, DIRECTIONS, {"resamples": 200})
+    assert list(df["finding"]) == ["Instruct's base model has a higher AVG than Base's"]
+    assert df.loc[0, "diff"] == pytest.approx(BETTER["AVG"] - BASE["AVG"])
+    assert df.loc[0, "b"] == "b:base"
+    one, two = tmp_path / "one.csv", tmp_path / "two" / "results" / "tables" / "findings.csv"
+    two.parent.mkdir(parents=True)
+    df.to_csv(one, index=False)
+    df.assign(verdict="same way, within noise").to_csv(two, index=False)
+    assert F.main(["seed 0=" + str(one), "seed 1=" + str(tmp_path / "two")]) == 0
+    text = capsys.readouterr().out
+    assert "| seed 0" in text and "| seed 1" in text and "1 of 2" in text
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
+    assert F.main([str(tmp_path / "bad.csv")]) == 1
+    assert f"{tmp_path / 'bad.csv'}: not a findings.csv" in capsys.readouterr().err
+    with pytest.raises(WorkflowError, match="no evaluation of model 'ja-en' for base 'b'"):
+        F.check(results, F.paper_findings({"b": "Base"}, ["ja-en"], "m", "M"), CATEGORIES, DIRECTIONS)

@@ -18,7 +18,7 @@ import json
 
 import pandas as pd
 
-from . import tables
+from . import findings, tables
 from .common import WorkflowError, atomic_open, get_logger, read_json
 from .jobs import AggregateJob
 from .llm_jp_eval import ZEROED
@@ -294,13 +294,27 @@ INTERVAL_COLUMNS = ["base", "model", "score", "value", "lo", "hi", "diff", "diff
                     "diff_hi", "excludes_zero"]
 
 
+def stat_inputs(categories: dict, directions: list) -> tuple[dict, dict]:
+    """The categories' (dataset, metric) members and each direction's target language, as
+    ``stats`` takes them."""
+    return ({cat: [tuple(m) for m in members] for cat, members in categories.items()},
+            {d: languages(d)[1] for d in directions})
+
+
+def write_findings(job: AggregateJob, results: dict, bases: dict, merges: dict) -> None:
+    """findings.md / findings.csv: the paper's pattern checked by paired intervals."""
+    found = findings.check(results, findings.paper_findings(
+        bases, job.directions, job.table1_merge, merges[job.table1_merge]),
+        *stat_inputs(job.categories, job.directions), job.intervals)
+    findings.write(found, job.outputs["findings_md"], job.outputs["findings_csv"], job.intervals)
+
+
 def intervals_table(results: dict, bases: dict, models: dict[str, list[str]] | list[str], categories: dict,
                     directions: list, settings: dict) -> pd.DataFrame:
     """Every score of every model (``models``: base -> its models) with its paired-bootstrap
     interval and, for every model but the base model, the difference to the base model with
     its interval (``stats``)."""
-    cats = {cat: [tuple(m) for m in members] for cat, members in categories.items()}
-    langs = {d: languages(d)[1] for d in directions}
+    cats, langs = stat_inputs(categories, directions)
     settings = {**INTERVAL_DEFAULTS, **(settings or {})}
     models = per_base(models, bases)
     rows = [row for base in bases
@@ -492,6 +506,8 @@ def main(job: AggregateJob) -> None:
     if _out(job, "intervals_csv"):
         intervals, t1, t2, sig_notes = write_interval_tables(job, results, bases, merges,
                                                              models, t1, t2)
+    if _out(job, "findings_md"):
+        write_findings(job, results, bases, merges)
     write_paper_tables(job, t1, t2, tc, notes, sig_notes)
     write_figure_data(job, results, bases, models, labels, sweeps, intervals)
     if reference:

@@ -21,6 +21,8 @@ TABLES = (
     ("table2.md", "Table 2, AVG / MT (`results/tables/table2.md`)"),
     ("recommendation.md", None),  # the file has its own title
     ("search_frontier.md", None),
+    ("findings.md", None),
+    ("findings_seeds.md", None),  # `make demo-seeds`: the findings of three synthetic seeds
 )
 
 

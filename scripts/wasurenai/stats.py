@@ -160,6 +160,13 @@ def pair_interval(res_a: dict, res_b: dict, score: str, categories: dict, direct
     """The paired interval of ``score`` of model a minus model b (same draws as the tables)."""
     draws = Draws(resamples, seed)
     ra, rb = (replicates(r, categories, draws, directions) for r in (res_a, res_b))
+    return difference((res_a, ra), (res_b, rb), score, directions, confidence)
+
+
+def difference(a: tuple[dict, dict], b: tuple[dict, dict], score: str, directions: Iterable[str],
+               confidence: float = DEFAULTS["confidence"]) -> Interval:
+    """The interval of ``score`` of a minus b, each given as (evaluation JSON, its replicates)."""
+    (res_a, ra), (res_b, rb) = a, b
     va, vb = point_values(res_a, directions).get(score), point_values(res_b, directions).get(score)
     diff = None if va is None or vb is None else va - vb
     both = score in ra and score in rb

@@ -41,6 +41,8 @@ rule aggregate:
         table1_pm_csv=f"{TABLES_DIR}/table1_pm.csv",
         table2_pm_md=f"{TABLES_DIR}/table2_pm.md",
         table2_pm_csv=f"{TABLES_DIR}/table2_pm.csv",
+        findings_md=f"{TABLES_DIR}/findings.md",
+        findings_csv=f"{TABLES_DIR}/findings.csv",
     log:
         f"{RESULTS}/logs/aggregate.log",
     conda:
