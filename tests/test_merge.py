@@ -270,3 +270,19 @@ def test_importing_and_planning_merges_leaves_the_environment_be(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().splitlines()[-1] == "{}"
+
+
+def test_a_merge_jobs_process_imports_no_scikit_learn():
+    """The merge entry scripts tell transformers that scikit-learn is absent before mergekit
+    imports transformers' generation code (1-2 s of every merge job); mergekit still imports
+    and finds its merge methods."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom wasurenai.common import offline, skip_unused_imports\noffline()\n"
+            "skip_unused_imports()\nfrom mergekit.merge import run_merge\n"
+            "from mergekit.merge_methods import REGISTERED_MERGE_METHODS\n"
+            "assert 'linear' in REGISTERED_MERGE_METHODS\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'sklearn'))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

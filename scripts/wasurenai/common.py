@@ -36,6 +36,25 @@ def offline() -> None:
         os.environ.setdefault(key, value)
 
 
+def skip_unused_imports() -> None:
+    """For a job's process that loads models (evaluation, merges, searches), before
+    transformers' generation code is imported: tell transformers that scikit-learn is absent,
+    so it does not import it (with scipy: 1-1.6 s of an evaluation job, and of every merge,
+    as mergekit imports transformers' generation code, on the 2-core bench machine).
+    transformers uses it for one thing, assisted decoding's adaptive confidence threshold,
+    which greedy generation never runs and mergekit never calls; no score changes (bench/eval
+    compares the job's JSON). A no-op once the generation code is imported, or where
+    transformers has no such flag."""
+    import sys
+
+    if "transformers.generation" in sys.modules:
+        return
+    from transformers.utils import import_utils
+
+    if hasattr(import_utils, "_sklearn_available"):
+        import_utils._sklearn_available = False
+
+
 def process_seconds() -> float | None:
     """Seconds since this process started (Linux: from /proc, interpreter start and every
     import included); None where /proc is not there."""

@@ -37,23 +37,6 @@ AVG_OVER = ("all", "evaluated")
 
 # --- model and generation ---------------------------------------------------------------
 
-def skip_unused_imports() -> None:
-    """For an evaluation job's process, before transformers' generation code is imported:
-    tell transformers that scikit-learn is absent, so it does not import it (with scipy:
-    1-1.6 s of the job on the 2-core bench machine). transformers uses it for one thing,
-    assisted decoding's adaptive confidence threshold, which greedy generation never runs;
-    no score changes (bench/eval compares the job's JSON). A no-op once the generation code
-    is imported, or where transformers has no such flag."""
-    import sys
-
-    if "transformers.generation" in sys.modules:
-        return
-    from transformers.utils import import_utils
-
-    if hasattr(import_utils, "_sklearn_available"):
-        import_utils._sklearn_available = False
-
-
 def default_device() -> str:
     import torch
 

@@ -1,7 +1,7 @@
-from wasurenai.common import exit_now, offline
+from wasurenai.common import exit_now, offline, skip_unused_imports
 
 offline()  # jobs read local files only: set before transformers is imported
-from wasurenai.evaluation import main, skip_unused_imports  # noqa: E402
+from wasurenai.evaluation import main  # noqa: E402
 from wasurenai.jobs import EvaluateJob  # noqa: E402
 
 skip_unused_imports()  # before transformers' generation code is imported
