@@ -172,8 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         runs = {}
         for arg in args.runs:
-            name, _, where = arg.rpartition("=")
-            runs[name or where] = read_run(where)
+            name, named, where = arg.partition("=")
+            runs[name] = read_run(where if named else name)
         table = side_by_side(runs)
     except WorkflowError as err:
         print(f"error: {err}", file=sys.stderr)
