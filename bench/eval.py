@@ -204,16 +204,15 @@ def demo_jobs(results_dir: Path) -> dict:
 
 def main() -> None:
     only = {"code_exec": bench_code_exec, "job_fixed_cost": bench_job_fixed_cost}
+    part = None  # one part, merged into the recorded results
     if len(sys.argv) == 3 and sys.argv[1] == "--demo":
+        part = "demo_jobs", lambda: demo_jobs(Path(sys.argv[2]))
+    elif len(sys.argv) == 3 and sys.argv[1] == "--only" and sys.argv[2] in only:
+        part = sys.argv[2], only[sys.argv[2]]
+    if part:
         path = ROOT / "bench" / "results" / "eval.json"
         results = json.loads(path.read_text()) if path.is_file() else {}
-        results["demo_jobs"] = demo_jobs(Path(sys.argv[2]))
-        write_json(path, results)
-        return
-    if len(sys.argv) == 3 and sys.argv[1] == "--only" and sys.argv[2] in only:
-        path = ROOT / "bench" / "results" / "eval.json"
-        results = json.loads(path.read_text()) if path.is_file() else {}
-        results[sys.argv[2]] = only[sys.argv[2]]()
+        results[part[0]] = part[1]()
         write_json(path, results)
         return
     results: dict = {"threads": torch.get_num_threads(), "max_new_tokens": MAX_NEW_TOKENS}

@@ -114,9 +114,12 @@ def cell(row) -> str:
 
 
 def note(settings: dict | None) -> str:
-    settings = {**DEFAULTS, **(settings or {})}
-    return (f"Each finding is a paired difference with its {settings['confidence']:.0%} bootstrap "
-            f"interval ({settings['resamples']} resamples, the same draws as intervals.csv): "
+    """The legend; ``settings`` None (several runs, each with its own): without the numbers."""
+    draws = "the same draws as intervals.csv"
+    what = f"bootstrap interval ({draws})" if settings is None else (
+        f"{settings.get('confidence', DEFAULTS['confidence']):.0%} bootstrap interval "
+        f"({settings.get('resamples', DEFAULTS['resamples'])} resamples, {draws})")
+    return (f"Each finding is a paired difference with its {what}: "
             "*holds* when the interval lies on the paper's side of 0, *same way, within noise* "
             "when only the point estimate does, *not seen* when not even that, *reversed* when the "
             "interval lies on the other side.")
@@ -130,7 +133,7 @@ def write(df: pd.DataFrame, md_path, csv_path, settings: dict | None = None) -> 
     with atomic_open(md_path) as fh:
         fh.write(f"# The paper's findings in this run: {held} of {len(df)} hold\n\n")
         fh.write(tables.markdown(shown))
-        fh.write(f"\n- {note(settings)}\n")
+        fh.write(f"\n- {note(settings or {})}\n")
 
 
 def read_run(run: str | Path) -> pd.DataFrame:
@@ -157,8 +160,8 @@ def side_by_side(runs: dict[str, pd.DataFrame]) -> pd.DataFrame:
     for name in names:
         cells = {r["finding"]: cell(r) for _, r in runs[name].iterrows()}
         out[name] = [cells.get(f, UNMEASURED) for f in order]
-    out["holds in"] = [f"{sum(c.startswith(HOLDS) for c in row)} of {len(names)}"
-                       for row in out[names].itertuples(index=False)]
+    held = {name: set(df.loc[df["verdict"] == HOLDS, "finding"]) for name, df in runs.items()}
+    out["holds in"] = [f"{sum(f in held[n] for n in names)} of {len(names)}" for f in order]
     return out
 
 
