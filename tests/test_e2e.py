@@ -145,6 +145,20 @@ def test_corpus_report_counts_drops(smoke_run):
     assert sum(report["dropped"].values()) > 0
 
 
+def test_the_demo_bases_learn_no_translation_prompts(smoke_run):
+    """The bases' pretraining and instruct texts hold the general tasks' prompts but none of
+    the MT sets' (CPT is what teaches translation in the miniature)."""
+    results = smoke_run / "results"
+    train = results / "data" / "synthetic" / "llm_jp_eval" / "evaluation" / "train"
+    instruction = {name: json.loads((train / f"{name}.json").read_text())["instruction"]
+                   for name in ("synth_mt_j_to_e", "synth_mt_e_to_j", "synth_nli")}
+    for mix in ("demo-pretrain", "demo-instruct"):
+        texts = [json.loads(line)["text"] for line in (results / "corpus" / f"{mix}.jsonl").open()]
+        assert any(instruction["synth_nli"] in t for t in texts), mix
+        for name in ("synth_mt_j_to_e", "synth_mt_e_to_j"):
+            assert not any(instruction[name] in t for t in texts), (mix, name)
+
+
 def test_merge_writes_its_mergekit_config(smoke_run):
     merged = smoke_run / "results" / "models" / "merged" / "tiny" / "ties"
     assert (merged / "mergekit_config.yml").is_file()

@@ -7,6 +7,8 @@ from wasurenai.synthetic import split_dir  # noqa: E402
 
 SYNTH = f"{RESULTS}/data/synthetic"
 SYNTH_TRAIN = str(split_dir(SYNTH_DATASETS, "train"))
+# the general tasks: every evaluated dataset but the translation columns' MT sets
+DEMO_GENERAL_DATASETS = [d for d in EVAL.datasets if d not in config["evaluation"]["translation"].values()]
 
 
 rule synthesize_data:
@@ -55,9 +57,11 @@ rule demo_texts:
         "../../envs/core.yaml"
     params:
         train_dir=SYNTH_TRAIN,
-        # the base sees every task's train split; Instruct is tuned on the general tasks only
-        pretrain_datasets=EVAL.datasets,
-        instruct_datasets=[d for d in EVAL.datasets if d not in config["evaluation"]["translation"].values()],
+        # Both bases see the general tasks' train splits only, no translation in llm-jp-eval's
+        # prompt format: what they translate comes from the loose parallel pairs of the
+        # pretraining text (synthetic.pretrain_parallel_pairs), so CPT is what teaches it.
+        pretrain_datasets=DEMO_GENERAL_DATASETS,
+        instruct_datasets=DEMO_GENERAL_DATASETS,
         num_few_shots=config["evaluation"]["num_few_shots"],
         seed=config["synthetic"]["seed"],
     script:
