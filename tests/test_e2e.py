@@ -166,16 +166,19 @@ def test_merge_writes_its_mergekit_config(smoke_run):
 
 
 def test_batched_generation_on_the_demo_model_is_one_prompt_at_a_time(smoke_run):
-    """fp32, the demo's own model and prompts: a batch gives llm-jp-eval's one-by-one
-    predictions, except where the greedy path has a near-tie (top-2 logits within 1e-5)."""
+    """fp32, the demo's own model and prompts, one dataset at a time as the evaluation
+    generates them (batches from one prefill of the shared instruction and few-shots): a
+    batch gives llm-jp-eval's one-by-one predictions, except where the greedy path has a
+    near-tie (top-2 logits within 1e-5)."""
     from helpers_eval import min_top2_gap
     from wasurenai import evaluation as E
 
     model, tok = E.load_model(smoke_run / "results" / "models" / "base" / "tiny-instruct", "cpu")
     split = smoke_run / "results" / "data" / "synthetic" / "llm_jp_eval" / "evaluation" / "test"
-    prompts = [p for name in ("synth_nli", "synth_code", "synth_mt_j_to_e", "synth_arithmetic")
-               for p in E.load_task(split, name, 1, 4)[1]]
-    batched = E.generate(model, tok, prompts, 12, batch_size=8)
+    tasks = [E.load_task(split, name, 1, 4)[1]
+             for name in ("synth_nli", "synth_code", "synth_mt_j_to_e", "synth_arithmetic")]
+    prompts = [p for task in tasks for p in task]
+    batched = [out for task in tasks for out in E.generate(model, tok, task, 12, batch_size=3)]
     single = [E.generate(model, tok, [p], 12, batch_size=1)[0] for p in prompts]
     differ = [i for i, (b, s) in enumerate(zip(batched, single)) if b != s]
     assert all(min_top2_gap(model, tok, prompts[i], 12) < 1e-5 for i in differ), differ

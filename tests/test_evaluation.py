@@ -44,6 +44,31 @@ def test_batched_generation_equals_one_by_one(model_dir, data_dir):
     assert len({b for b in batched}) > 1
 
 
+def test_shared_prefix_length():
+    assert E.shared_prefix_length([[1, 2, 3, 4], [1, 2, 5], [1, 2, 3]]) == 2
+    assert E.shared_prefix_length([[1, 2, 3], [1, 2, 3]]) == 2  # one token left to start from
+    assert E.shared_prefix_length([[7, 1], [8, 1]]) == 0
+
+
+def test_one_datasets_prompts_share_one_prefill_with_the_same_predictions(model_dir, data_dir):
+    """A dataset's prompts share the instruction and few-shots: generating every batch from
+    one prefill of those tokens gives the predictions of generating each batch from scratch,
+    except where the greedy path has a near-tie (top-2 logits within 1e-5)."""
+    model, tok = E.load_model(model_dir, "cpu")
+    seen = set()
+    for name in ("synth_arithmetic", "synth_facts_qa", "synth_mt_j_to_e"):
+        prompts = E.load_task(data_dir, name, 2, 9)[1]
+        enc = tok(prompts, add_special_tokens=False)["input_ids"]
+        assert E.shared_prefix_length(enc) >= E.MIN_SHARED_PREFIX  # the shared prefill runs
+        shared = E.generate(model, tok, prompts, 10, 3)
+        plain = E.generate(model, tok, prompts, 10, 3, share_prefix=False)
+        differ = [i for i, (a, b) in enumerate(zip(shared, plain)) if a != b]
+        assert all(min_top2_gap(model, tok, prompts[i], 10) < 1e-5 for i in differ), (name, differ)
+        assert len(differ) <= len(prompts) // 4
+        seen.update(shared)
+    assert len(seen) > 2
+
+
 def test_generation_is_the_text_generation_pipelines(model_dir, data_dir):
     """What llm-jp-eval v1.3 runs: transformers' text-generation pipeline, one prompt at a
     time, no special tokens, generated_text minus the prompt (as LangChain slices it)."""

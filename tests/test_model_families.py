@@ -44,6 +44,28 @@ def test_demo_base_is_built_in_the_named_family(data, family, cls, fields, caplo
     assert f"dropout 0.25 -> {family}.{', '.join(fields)}" in caplog.text
 
 
+@pytest.mark.parametrize("family", ["llama", "qwen2", "mistral", "gemma"])
+def test_generation_from_a_shared_prefill_in_every_family(data, family, tmp_path):
+    """The evaluation's shared-prefix prefill (a KV cache copied per batch, padding between
+    the prefix and each prompt's own tokens) gives each family's from-scratch predictions
+    (near-ties aside): the positions follow the attention mask in each family's cache."""
+    from helpers_eval import min_top2_gap
+    from wasurenai import evaluation as E
+
+    torch.manual_seed(0)
+    model = build_model(data.tok, 0.0, dict(TINY_ARCH, family=family, max_position_embeddings=256))
+    model_dir = saved(model, data.tok, tmp_path / family)
+    model, tok = E.load_model(model_dir, "cpu")
+    shots = "".join(f"### 入力:\n猫が{i}匹います。\n\n### 応答:\nThere are {i} cats.\n\n" for i in (2, 5))
+    prompts = [shots + f"### 入力:\n{'猫' * k}が{k}匹います。\n\n### 応答:\n" for k in range(1, 8)]
+    assert E.shared_prefix_length(tok(prompts)["input_ids"]) >= E.MIN_SHARED_PREFIX
+    shared = E.generate(model, tok, prompts, 8, 3)
+    plain = E.generate(model, tok, prompts, 8, 3, share_prefix=False)
+    differ = [i for i, (a, b) in enumerate(zip(shared, plain)) if a != b]
+    assert all(min_top2_gap(model, tok, prompts[i], 8) < 1e-5 for i in differ), differ
+    assert len(differ) <= 1
+
+
 def test_llama_is_the_default_family(data):
     assert type(build_model(data.tok, 0.0, TINY_ARCH)).__name__ == "LlamaForCausalLM"
 

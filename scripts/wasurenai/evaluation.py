@@ -15,6 +15,7 @@ What llm-jp-eval v1.3 does, and this module does the same (tested):
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import os
@@ -72,8 +73,24 @@ def decode_continuation(tokenizer, prompt_ids: Sequence[int], new_ids: Sequence[
     return full[len(tokenizer.decode(list(prompt_ids), **kw)):]
 
 
+MIN_SHARED_PREFIX = 16  # tokens: a shorter common prefix is not worth a cached prefill
+
+
+def shared_prefix_length(token_lists: Sequence[Sequence[int]]) -> int:
+    """Tokens that every list starts with, leaving at least one token of each uncached (the
+    one whose logits start generation)."""
+    first = token_lists[0]
+    n = min(len(t) for t in token_lists) - 1
+    for other in token_lists[1:]:
+        k = 0
+        while k < n and other[k] == first[k]:
+            k += 1
+        n = k
+    return max(n, 0)
+
+
 def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int,
-             batch_size: int, add_special_tokens: bool = False) -> list[str]:
+             batch_size: int, add_special_tokens: bool = False, share_prefix: bool = True) -> list[str]:
     """Greedy continuations of ``prompts``, decoded as llm-jp-eval's pipeline decodes them.
 
     Prompts are sorted by token length so each batch pads little (left padding, masked);
@@ -81,6 +98,13 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int,
     ``max_new_tokens``. In fp32 a batch gives the one-prompt-at-a-time tokens except where
     the two best logits tie to float precision (tests/test_evaluation.py shows it); in bf16
     on a GPU, padding changes the kernels' summation order and near-ties can flip more often.
+
+    One dataset's prompts share their instruction and few-shot examples: with
+    ``share_prefix``, the tokens every prompt starts with (at least ``MIN_SHARED_PREFIX``,
+    and two prompts or more) are run through the model once, and each batch starts from a
+    copy of that KV cache, padded between the prefix and each prompt's own tokens (the
+    positions follow the attention mask, so each token sits where it sits in its prompt).
+    The same tokens up to float rounding, as batching is; a lone prompt is never split.
     """
     import torch
 
@@ -88,20 +112,35 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int,
     order = sorted(range(len(prompts)), key=lambda i: len(enc[i]))
     outputs: list[str | None] = [None] * len(prompts)
     pad = tokenizer.pad_token_id
+    shared = shared_prefix_length(enc) if share_prefix and len(enc) > 1 else 0
+    if shared < MIN_SHARED_PREFIX:
+        shared = 0
+    prefix = list(enc[0][:shared])
     with torch.inference_mode():
+        prefix_cache = None
+        if shared:
+            prefix_cache = model(input_ids=torch.tensor([prefix], device=model.device),
+                                 use_cache=True).past_key_values
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
-            width = max(len(enc[i]) for i in idx)
-            ids = torch.tensor([[pad] * (width - len(enc[i])) + enc[i] for i in idx])
-            mask = torch.tensor([[0] * (width - len(enc[i])) + [1] * len(enc[i]) for i in idx])
+            own = [enc[i][shared:] for i in idx]
+            width = max(map(len, own))
+            ids = torch.tensor([prefix + [pad] * (width - len(o)) + o for o in own])
+            mask = torch.tensor([[1] * shared + [0] * (width - len(o)) + [1] * len(o) for o in own])
+            kwargs = {}
+            if prefix_cache is not None:
+                cache = copy.deepcopy(prefix_cache)
+                cache.batch_repeat_interleave(len(idx))
+                kwargs["past_key_values"] = cache
             out = model.generate(
                 input_ids=ids.to(model.device), attention_mask=mask.to(model.device),
                 do_sample=False, max_new_tokens=max_new_tokens, use_cache=True,
                 pad_token_id=pad, eos_token_id=tokenizer.eos_token_id,
                 temperature=None, top_p=None, top_k=None,  # no sampling knobs from the model dir
+                **kwargs,
             )
             for row, i in enumerate(idx):
-                outputs[i] = decode_continuation(tokenizer, enc[i], out[row, width:].tolist())
+                outputs[i] = decode_continuation(tokenizer, enc[i], out[row, ids.shape[1]:].tolist())
     return outputs  # type: ignore[return-value]
 
 
