@@ -69,6 +69,19 @@ def test_one_datasets_prompts_share_one_prefill_with_the_same_predictions(model_
     assert len(seen) > 2
 
 
+def test_a_model_with_its_own_cache_implementation_generates_from_scratch(model_dir, data_dir):
+    """transformers does not combine a generation config's cache implementation (Gemma 2's
+    hybrid, a static cache) with a given cache: such a model generates every batch from
+    scratch, with the same predictions."""
+    model, tok = E.load_model(model_dir, "cpu")
+    prompts = E.load_task(data_dir, "synth_arithmetic", 2, 9)[1]
+    expected = E.generate(model, tok, prompts, 6, 4)
+    assert E.can_share_prefix(model)
+    model.generation_config.cache_implementation = "static"
+    assert not E.can_share_prefix(model)
+    assert E.generate(model, tok, prompts, 6, 4) == expected
+
+
 def test_generation_is_the_text_generation_pipelines(model_dir, data_dir):
     """What llm-jp-eval v1.3 runs: transformers' text-generation pipeline, one prompt at a
     time, no special tokens, generated_text minus the prompt (as LangChain slices it)."""

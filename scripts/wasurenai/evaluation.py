@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
+import inspect
 import os
 import statistics
 import time
@@ -89,6 +90,17 @@ def shared_prefix_length(token_lists: Sequence[Sequence[int]]) -> int:
     return max(n, 0)
 
 
+def can_share_prefix(model) -> bool:
+    """Whether ``generate`` can start batches from a copied KV cache of this model: one that
+    keeps transformers' default (dynamic) cache; not where the model's generation config
+    names a cache implementation of its own (Gemma 2's hybrid, a static cache), which
+    transformers does not combine with a given cache, nor for a model without a KV cache."""
+    if getattr(model.generation_config, "cache_implementation", None) is not None:
+        return False
+    supports = getattr(model, "_supports_default_dynamic_cache", None)
+    return bool(supports()) if callable(supports) else False
+
+
 def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int,
              batch_size: int, add_special_tokens: bool = False, share_prefix: bool = True) -> list[str]:
     """Greedy continuations of ``prompts``, decoded as llm-jp-eval's pipeline decodes them.
@@ -101,10 +113,11 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int,
 
     One dataset's prompts share their instruction and few-shot examples: with
     ``share_prefix``, the tokens every prompt starts with (at least ``MIN_SHARED_PREFIX``,
-    and two prompts or more) are run through the model once, and each batch starts from a
-    copy of that KV cache, padded between the prefix and each prompt's own tokens (the
-    positions follow the attention mask, so each token sits where it sits in its prompt).
-    The same tokens up to float rounding, as batching is; a lone prompt is never split.
+    two prompts or more, a model that ``can_share_prefix``) are run through the model once,
+    and each batch starts from a copy of that KV cache, padded between the prefix and each
+    prompt's own tokens (the positions follow the attention mask, so each token sits where
+    it sits in its prompt). The same tokens up to float rounding, as batching is; a lone
+    prompt is never split.
     """
     import torch
 
@@ -112,15 +125,16 @@ def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int,
     order = sorted(range(len(prompts)), key=lambda i: len(enc[i]))
     outputs: list[str | None] = [None] * len(prompts)
     pad = tokenizer.pad_token_id
-    shared = shared_prefix_length(enc) if share_prefix and len(enc) > 1 else 0
+    shared = shared_prefix_length(enc) if share_prefix and len(enc) > 1 and can_share_prefix(model) else 0
     if shared < MIN_SHARED_PREFIX:
         shared = 0
     prefix = list(enc[0][:shared])
     with torch.inference_mode():
         prefix_cache = None
         if shared:
+            last_only = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
             prefix_cache = model(input_ids=torch.tensor([prefix], device=model.device),
-                                 use_cache=True).past_key_values
+                                 use_cache=True, **last_only).past_key_values
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
             own = [enc[i][shared:] for i in idx]
