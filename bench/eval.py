@@ -10,6 +10,10 @@ Writes bench/results/eval.json.
 own run time, one worker and the default pool) and pylint_check over the same samples, and
 updates that section of eval.json in place.
 
+``python -m bench.eval --shared-prefix results`` (after ``make demo``) times generation from
+one prefill of each dataset's shared prompt prefix against from-scratch batches, on the demo's
+own trained models and test prompts, and counts the predictions that differ.
+
 ``python bench/eval.py --only job_fixed_cost`` runs one evaluation job end to end as
 Snakemake runs it (a fresh ``python`` running ``workflow/scripts/evaluate.py`` with the
 ``snakemake`` object Snakemake would hand it: interpreter start, imports,
@@ -202,11 +206,54 @@ def demo_jobs(results_dir: Path) -> dict:
     return out
 
 
+SHARED_PREFIX_MODELS = ("base/tiny", "cpt/tiny/ja-en", "merged/tiny-instruct/linear")
+
+
+def shared_prefix(results_dir: Path) -> dict:
+    """Generation from one prefill of each dataset's shared prompt prefix against generating
+    every batch from scratch, on a finished demo's own trained models and test prompts (its
+    config.yaml's evaluation section): seconds, speed-up, predictions that differ.
+    ``python -m bench.eval --shared-prefix results`` after ``make demo``."""
+    import yaml
+
+    from wasurenai.evaluation import dataset_names, shared_prefix_length
+
+    cfg = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))["evaluation"]
+    split = results_dir / Path(cfg["dataset_dir"]).relative_to("results")
+    torch.set_num_threads(1)  # as the local profile runs an evaluation job
+    out: dict = {"threads": 1, "batch_size": cfg["batch_size"], "models": {}}
+    for name in SHARED_PREFIX_MODELS:
+        model, tok = load_model(results_dir / "models" / name, "cpu")
+        row = {"plain_s": 0.0, "shared_s": 0.0, "predictions": 0, "differ": 0, "datasets": {}}
+        for dataset in dataset_names(cfg):
+            ds, prompts = load_task(split, dataset.split(":")[0], cfg["num_few_shots"], cfg["max_samples"])
+            enc = tok(prompts, add_special_tokens=False)["input_ids"]
+            runs = {}
+            for share in (False, True):
+                t0 = time.perf_counter()
+                runs[share] = generate(model, tok, prompts, ds.output_length, cfg["batch_size"],
+                                       share_prefix=share)
+                row["shared_s" if share else "plain_s"] += time.perf_counter() - t0
+            differ = sum(a != b for a, b in zip(runs[False], runs[True]))
+            row["predictions"] += len(prompts)
+            row["differ"] += differ
+            row["datasets"][dataset] = {"prompt_tokens_mean": sum(map(len, enc)) / len(enc),
+                                        "shared_tokens": shared_prefix_length(enc), "differ": differ}
+        row["speedup"] = row["plain_s"] / row["shared_s"]
+        out["models"][name] = row
+        print(f"{name}: generation {row['plain_s']:.1f} s from scratch, {row['shared_s']:.1f} s from "
+              f"one shared prefill ({row['speedup']:.1f}x); {row['differ']} of {row['predictions']} "
+              "predictions differ")
+    return out
+
+
 def main() -> None:
     only = {"code_exec": bench_code_exec, "job_fixed_cost": bench_job_fixed_cost}
     part = None  # one part, merged into the recorded results
     if len(sys.argv) == 3 and sys.argv[1] == "--demo":
         part = "demo_jobs", lambda: demo_jobs(Path(sys.argv[2]))
+    elif len(sys.argv) == 3 and sys.argv[1] == "--shared-prefix":
+        part = "shared_prefix", lambda: shared_prefix(Path(sys.argv[2]))
     elif len(sys.argv) == 3 and sys.argv[1] == "--only" and sys.argv[2] in only:
         part = sys.argv[2], only[sys.argv[2]]
     if part:
