@@ -4,8 +4,9 @@ What llm-jp-eval v1.3 does, and this module does the same (tested):
 
 * prompts are tokenized without special tokens (its transformers text-generation pipeline
   adds no BOS; ``evaluation.add_special_tokens: true`` for a model that needs one);
-* generation is greedy (batched here, left-padded, KV cache; llm-jp-eval runs one prompt at a
-  time — the predictions are the same, see ``generate``), up to ``output_length`` new tokens;
+* generation is greedy (batched here, left-padded, KV cache, one prefill of a dataset's shared
+  instruction and few-shots; llm-jp-eval runs one prompt at a time — the predictions are the
+  same, see ``generate``), up to ``output_length`` new tokens;
 * the text is the decoded prompt + continuation (special tokens skipped, tokenization spaces
   cleaned up) with the decoded prompt's length sliced off, as the pipeline and LangChain do;
 * prediction = NFKC(text before the first blank line), reference = NFKC(output); neither is
