@@ -218,15 +218,16 @@ def shared_prefix(results_dir: Path) -> dict:
 
     from wasurenai.evaluation import dataset_names, shared_prefix_length
 
-    cfg = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))["evaluation"]
-    split = results_dir / Path(cfg["dataset_dir"]).relative_to("results")
+    config = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
+    cfg = config["evaluation"]
+    split = results_dir / Path(cfg["dataset_dir"]).relative_to(config["results"])
     torch.set_num_threads(1)  # as the local profile runs an evaluation job
     out: dict = {"threads": 1, "batch_size": cfg["batch_size"], "models": {}}
     for name in SHARED_PREFIX_MODELS:
         model, tok = load_model(results_dir / "models" / name, "cpu")
         row = {"plain_s": 0.0, "shared_s": 0.0, "predictions": 0, "differ": 0, "datasets": {}}
         for dataset in dataset_names(cfg):
-            ds, prompts = load_task(split, dataset.split(":")[0], cfg["num_few_shots"], cfg["max_samples"])
+            ds, prompts = load_task(split, dataset, cfg["num_few_shots"], cfg["max_samples"])
             enc = tok(prompts, add_special_tokens=False)["input_ids"]
             runs = {}
             for share in (False, True):
