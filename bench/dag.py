@@ -132,12 +132,13 @@ def main() -> None:
         floor_dir.mkdir()
         (floor_dir / "Snakefile").write_text(FLOOR_SNAKEFILE.format(merges=merge_jobs // 2))
         floor, floor_cpu, floor_out = dry_run(str(floor_dir), snakefile=floor_dir / "Snakefile", config=False)
+    if job_count(floor_out, "merge") != merge_jobs:  # the floor's DAG must have the grid's shape
+        sys.exit(f"the floor's Snakefile has {job_count(floor_out, 'merge')} merge jobs, the grid {merge_jobs}")
     jobs, floor_jobs = job_count(out, "total"), job_count(floor_out, "total")
     result = {"grid_points": len(shares) * len(densities), "bases": 2, "merge_jobs": merge_jobs,
               "jobs": jobs, "dry_run_s": grid, "best_s": min(grid), "cpu_s": grid_cpu,
               "demo_dry_run_s": demo, "demo_best_s": min(demo), "demo_cpu_s": demo_cpu,
-              "snakemake_floor": {"jobs": floor_jobs, "merge_jobs": job_count(floor_out, "merge"),
-                                  "dry_run_s": floor, "best_s": min(floor), "cpu_s": floor_cpu},
+              "snakemake_floor": {"jobs": floor_jobs, "dry_run_s": floor, "best_s": min(floor), "cpu_s": floor_cpu},
               "before": BEFORE, "load_average": list(os.getloadavg()), "cpus": os.cpu_count()}
     print(f"snakemake -n, {result['grid_points']} points x 2 bases ({merge_jobs} merge jobs, {jobs} in all): "
           f"{min(grid):.1f} s (before: {BEFORE['grid_recorded_s']} s recorded, {BEFORE['grid_remeasured_s']} s "
